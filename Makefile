@@ -1,0 +1,45 @@
+# The two commands: `make dev` runs the whole system, `make test` runs the whole test suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: dev test test-fast lint format install services db migrate topics clean
+
+$(INSTALLED): requirements/base.txt requirements/dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "make: installing requirements into $(VENV)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@touch $@
+
+install: $(INSTALLED)
+
+services:
+	@bash scripts/ensure_services.sh
+
+db: install services
+	@$(PY) scripts/ensure_db.py
+
+migrate: db
+	@$(PY) manage.py migrate --noinput
+
+## dev: install, migrate, then run web (HTTP + WebSocket), Celery worker and beat, the outbox
+## relay, every Kafka consumer and, without KAFKA_BOOTSTRAP_SERVERS, the embedded broker.
+dev: migrate
+	@exec $(PY) scripts/dev.py
+
+## test: the whole suite against real PostgreSQL, Redis, RabbitMQ and the embedded Kafka broker.
+test: install services
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+
+format: install
+	@$(PY) -m ruff format .
+	@$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .dev staticfiles

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AuditAppConfig(AppConfig):
+    name = "audit_app"

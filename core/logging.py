@@ -1,0 +1,32 @@
+"""JSON log lines carrying the correlation id."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+
+from core.correlation import get_correlation_id
+
+
+class CorrelationIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "correlation_id", None):
+            record.correlation_id = get_correlation_id()
+        return True
+
+
+class JsonFormatter(_BaseJsonFormatter):
+    """One JSON object per line: time, level, logger, message, correlation_id and extras."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("timestamp", "time")
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        super().__init__("%(levelname)s %(name)s %(message)s %(correlation_id)s", *args, **kwargs)
+
+    def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_record, record, message_dict)
+        # `request` (added by django.request) is not JSON-serialisable and says nothing new.
+        log_record.pop("request", None)
+        log_record.pop("color_message", None)

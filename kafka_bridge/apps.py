@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class KafkaBridgeConfig(AppConfig):
+    name = "kafka_bridge"

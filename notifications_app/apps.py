@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class NotificationsAppConfig(AppConfig):
+    name = "notifications_app"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class RecurrenceAppConfig(AppConfig):
+    name = "recurrence_app"

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class RecurrenceMode(models.TextChoices):
+    SCHEDULE = "schedule", "On schedule"
+    COMPLETION = "completion", "After completion"
+
+
+class Series(models.Model):
+    """One recurring chain of tasks: its rule and where it stands (DESIGN.md section 5).
+
+    The tasks of a series point here (`Task.series`); `last_occurrence_id` is the newest generated
+    task (a plain UUID: tasks are created after their series, and deleting one must not cascade).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="series")
+    rule = models.TextField(help_text="normalised RFC 5545 RRULE, without the RRULE: prefix")
+    mode = models.CharField(max_length=16, choices=RecurrenceMode.choices, default=RecurrenceMode.SCHEDULE)
+    timezone = models.CharField(max_length=64, default="UTC")
+    first_due_at = models.DateTimeField()
+    last_occurrence_id = models.UUIDField(null=True, blank=True)
+    last_due_at = models.DateTimeField(null=True, blank=True)
+    generated_count = models.PositiveIntegerField(default=1, help_text="occurrences so far, the first included")
+    ended = models.BooleanField(default=False)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "series"
+        indexes = [models.Index(fields=["ended", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({self.timezone})"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class SyncAppConfig(AppConfig):
+    name = "sync_app"

@@ -1,0 +1,15 @@
+"""ASGI entry point: HTTP through Django, WebSockets through Channels (sync_app)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_project.settings")
+# Django must be set up before anything imports models (the WebSocket routing does).
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+from sync_app.routing import websocket_application  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})

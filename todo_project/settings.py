@@ -1,0 +1,290 @@
+"""Settings for the whole project, read from the environment only.
+
+Every variable is listed with its default in `.env.example` and the README. Defaults work on a
+developer machine with PostgreSQL, Redis and RabbitMQ on localhost; `DJANGO_ENV=production`
+removes the unsafe defaults and refuses to start without a real SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def secret(name: str, default: str | None = None) -> str | None:
+    """A secret from `NAME`, or from the file named by `NAME_FILE` (mounted Kubernetes secrets)."""
+    file_path = env.str(f"{name}_FILE", default="")
+    if file_path:
+        try:
+            return Path(file_path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_path} cannot be read: {exc}") from exc
+    return env.str(name, default=default)
+
+
+# --- Environment --------------------------------------------------------------------------
+DJANGO_ENV = env.str("DJANGO_ENV", default="development")
+if DJANGO_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured("DJANGO_ENV must be 'development' or 'production'.")
+PRODUCTION = DJANGO_ENV == "production"
+
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
+_DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = secret("SECRET_KEY", default=None if PRODUCTION else _DEV_SECRET_KEY)
+# https://docs.djangoproject.com/en/5.2/ref/settings/#debug
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+
+if PRODUCTION:
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("Production needs SECRET_KEY (or SECRET_KEY_FILE), 50+ random characters.")
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off in production.")
+
+# https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+PORT = env.int("PORT", default=8000)
+
+# --- Applications -------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "anymail",
+    "channels",
+    "core",
+    "kafka_bridge",
+    "tasks_app",
+    "recurrence_app",
+    "notifications_app",
+    "audit_app",
+    "sync_app",
+]
+
+MIDDLEWARE = [
+    "core.correlation.CorrelationIdMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files from the ASGI server itself (no separate web server needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.errors.ApiExceptionMiddleware",
+]
+
+ROOT_URLCONF = "todo_project.urls"
+WSGI_APPLICATION = "todo_project.wsgi.application"
+ASGI_APPLICATION = "todo_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/ref/settings/#databases
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://localhost:5432/todo")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+_test_db_name = env.str("TEST_DATABASE_NAME", default="")
+if _test_db_name:
+    DATABASES["default"]["TEST"] = {"NAME": _test_db_name}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth ---------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+# JWT bearer tokens (DESIGN.md section 4): a shared HS256 secret or a JWKS URL.
+JWT_SIGNING_KEY = secret("JWT_SIGNING_KEY", default=None if PRODUCTION else "dev-jwt-signing-key-change-me-0123456789")
+JWT_JWKS_URL = env.str("JWT_JWKS_URL", default="")
+JWT_ISSUER = env.str("JWT_ISSUER", default="todo-backend")
+JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="todo-api")
+JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=30)
+JWT_DEFAULT_TTL_SECONDS = env.int("JWT_DEFAULT_TTL_SECONDS", default=3600)
+if PRODUCTION and not (JWT_SIGNING_KEY or JWT_JWKS_URL):
+    raise ImproperlyConfigured("Production needs JWT_SIGNING_KEY (or _FILE) or JWT_JWKS_URL.")
+
+# --- Internationalisation -----------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files -------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Without collectstatic (development), serve straight from the apps' static folders.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+# --- Request limits -----------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# --- REST framework -----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "core.auth.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.LimitOffsetPagination",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Todo event backend API",
+    "DESCRIPTION": (
+        "Task management API for the Todo AI chatbot. Authenticate with `Authorization: Bearer <JWT>`. "
+        'Every error has the shape `{"error": {"code", "message", "fields", "request_id"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SECURITY": [{"BearerAuth": []}],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+    },
+}
+
+# --- Redis, channels ----------------------------------------------------------------------
+REDIS_URL = secret("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="todo")
+CHANNEL_LAYERS = {
+    "default": {
+        # The pub/sub layer fans a group message out through Redis PUBLISH: one round trip per
+        # group send however many processes hold members (DESIGN.md section 8).
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "max_connections": 90}],
+            "prefix": CHANNEL_LAYER_PREFIX,
+        },
+    }
+}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+    }
+}
+
+# --- Celery -------------------------------------------------------------------------------
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+CELERY_BROKER_URL = secret("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Filled by each app's `beat_schedule` (see todo_project/celery.py).
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- Kafka --------------------------------------------------------------------------------
+# Unset: `make dev` and the test harness start the embedded Tansu broker on this address.
+KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="") or "127.0.0.1:9092"
+KAFKA_EMBEDDED = not env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
+KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
+KAFKA_TOPIC_REPLICATION_FACTOR = env.int("KAFKA_TOPIC_REPLICATION_FACTOR", default=1)
+KAFKA_SECURITY_CONFIG = env.dict("KAFKA_CLIENT_CONFIG", default={})
+
+# --- E-mail -------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/email/ ; any anymail ESP backend works here.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = secret("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Todo <todo@localhost>")
+ANYMAIL = {key: secret(f"ANYMAIL_{key}") for key in env.list("ANYMAIL_SETTINGS", default=[])}
+
+# --- Audit --------------------------------------------------------------------------------
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=90)
+
+# --- Security (production) ----------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Logging ------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"correlation": {"()": "core.logging.CorrelationIdFilter"}},
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["correlation"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "kafka": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.health import healthz, readyz
+from core.metrics import metrics_view
+
+api_v1 = [
+    path("", include("tasks_app.urls")),
+    path("", include("recurrence_app.urls")),
+    path("", include("notifications_app.urls")),
+    path("", include("audit_app.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
+    path("anymail/", include("anymail.urls")),
+    path("", include("sync_app.urls")),
+]
+
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"
