@@ -49,3 +49,11 @@ def validate_rule(text: str, *, dtstart: datetime | None = None) -> str:
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise RuleError(f"The rule is not a valid RRULE: {exc}") from exc
     return rule
+
+
+def describe_rule(rule: str) -> str:
+    """A short human description of a normalised rule (refined by the recurrence module)."""
+    for name, preset in PRESETS.items():
+        if rule == preset:
+            return {"weekdays": "every weekday"}.get(name, f"every {name.removesuffix('ly').replace('dai', 'day')}")
+    return rule

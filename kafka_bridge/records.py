@@ -1,0 +1,23 @@
+"""What a consumer hands to batch handlers: one Kafka record with its decoded event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from kafka_bridge.envelope import CloudEvent
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: dict[str, str]
+    value: bytes | None
+    timestamp: datetime | None
+    # The decoded, validated event; None when the value is not an acceptable CloudEvent
+    # (then `error` says why). DLQ records carry the original event plus error headers.
+    event: CloudEvent | None
+    error: str | None = None
