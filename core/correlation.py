@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 HEADER = "X-Request-ID"
@@ -58,9 +60,17 @@ class CorrelationIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = clean_incoming(request.META.get(_META_KEY))
-        with correlation_scope(incoming) as correlation_id:
-            request.correlation_id = correlation_id  # type: ignore[attr-defined]
-            response = self.get_response(request)
-            response[HEADER] = correlation_id
-            return response
+        # Set, not scoped: Django logs 4xx/5xx responses (django.request) after the middleware
+        # chain returns, and those lines must carry the id too. The next request on this
+        # thread or task replaces it, and `request_finished` clears it.
+        correlation_id = clean_incoming(request.META.get(_META_KEY)) or new_correlation_id()
+        set_correlation_id(correlation_id)
+        request.correlation_id = correlation_id  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        response[HEADER] = correlation_id
+        return response
+
+
+@receiver(request_finished)
+def _clear_correlation_id(**kwargs: object) -> None:
+    set_correlation_id(None)

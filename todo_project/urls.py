@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.api import MeApi
 from core.health import healthz, readyz
 from core.metrics import metrics_view
 
 api_v1 = [
+    path("me/", MeApi.as_view(), name="me"),
     path("", include("tasks_app.urls")),
     path("", include("recurrence_app.urls")),
     path("", include("notifications_app.urls")),

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class MeApi(APIView):
+    """Who the bearer token belongs to: lets a client check its token and learn its user id."""
+
+    @extend_schema(
+        summary="The authenticated user",
+        responses=inline_serializer(
+            "Me",
+            {
+                "id": serializers.IntegerField(help_text="user id, as in events' `userid`"),
+                "username": serializers.CharField(help_text="the token's `sub` claim"),
+                "email": serializers.EmailField(allow_blank=True),
+                "is_staff": serializers.BooleanField(),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        user = request.user
+        return Response({"id": user.pk, "username": user.username, "email": user.email, "is_staff": user.is_staff})
