@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test test-fast lint format install services db migrate topics clean
+.PHONY: dev test lint format install services system-packages db migrate clean
 
 $(INSTALLED): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(INSTALLED)
 
 services:
 	@bash scripts/ensure_services.sh
+
+system-packages:
+	@bash scripts/ensure_system_packages.sh
 
 db: install services
 	@$(PY) scripts/ensure_db.py
@@ -30,7 +33,7 @@ dev: migrate
 	@exec $(PY) scripts/dev.py
 
 ## test: the whole suite against real PostgreSQL, Redis, RabbitMQ and the embedded Kafka broker.
-test: install services
+test: install services system-packages
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
