@@ -1,0 +1,156 @@
+"""Writes to the audit log: storing consumed records, and retention."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import DatabaseError, DataError, connection, transaction
+
+from audit_app import partitions
+from audit_app.ingest import COLUMNS, AuditRow, degraded, record_to_row
+from kafka_bridge.records import ConsumedRecord
+
+logger = logging.getLogger(__name__)
+
+# One statement for the whole batch: each column travels as one array parameter, so the
+# statement is the same whatever the batch size (no parameter-count limit, one plan).
+_ARRAY_TYPES = (
+    "uuid[]",
+    "text[]",
+    "integer[]",
+    "bigint[]",
+    "text[]",
+    "text[]",
+    "uuid[]",
+    "text[]",
+    "timestamptz[]",
+    "text[]",
+    "text[]",
+    "bytea[]",
+    "text[]",
+)
+_INSERT = f"""
+    INSERT INTO audit_log ({", ".join(COLUMNS)})
+    SELECT event_id, topic, kafka_partition, kafka_offset, event_type, user_id, task_id,
+           correlation_id, occurred_at, envelope::jsonb, headers::jsonb, raw_value, error
+    FROM unnest({", ".join(f"%s::{array_type}" for array_type in _ARRAY_TYPES)})
+        AS batch ({", ".join(COLUMNS)})
+    ON CONFLICT (event_id, topic, occurred_at) DO NOTHING
+"""  # noqa: S608 - only our constants are formatted in
+
+
+def _insert(cursor, rows: Sequence[AuditRow]) -> int:
+    columns = [[getattr(row, name) for row in rows] for name in COLUMNS]
+    cursor.execute(_INSERT, columns)
+    return cursor.rowcount
+
+
+def audit_records_store(*, records: Sequence[ConsumedRecord]) -> int:
+    """Store a poll batch; returns how many rows were new (redeliveries are ignored).
+
+    The batch is one INSERT … ON CONFLICT DO NOTHING, durable when this returns (the runner then
+    commits the offsets). If PostgreSQL refuses some value (text it cannot encode, JSON jsonb
+    rejects), the batch is stored row by row instead and each refused row is stored degraded
+    (`ingest.degraded`), so one bad record never blocks the log. Database outages raise: the
+    runner retries the batch and does not commit its offsets.
+    """
+    if not records:
+        return 0
+    now = datetime.now(UTC)
+    rows = [record_to_row(record, now=now) for record in records]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            return _insert(cursor, rows)
+    except (DataError, UnicodeEncodeError, ValueError) as exc:
+        logger.warning("audit batch refused, storing row by row", extra={"error": str(exc), "rows": len(rows)})
+    stored = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    stored += _insert(cursor, [row])
+            except (DataError, UnicodeEncodeError, ValueError) as exc:
+                logger.warning("audit row stored degraded", extra={"error": str(exc), "topic": row.topic})
+                stored += _insert(cursor, [degraded(row, str(exc))])
+    return stored
+
+
+@dataclass
+class RetentionReport:
+    cutoff: datetime
+    dry_run: bool
+    created: list[str] = field(default_factory=list)
+    # (partition, rows) dropped whole, or that would be.
+    dropped: list[tuple[str, int]] = field(default_factory=list)
+    # (partition, rows) deleted from the partitions straddling the cutoff (and DEFAULT).
+    deleted: list[tuple[str, int]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def audit_retention_enforce(
+    *,
+    days: int,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    ahead_days: int = 7,
+    batch_size: int = 5000,
+) -> RetentionReport:
+    """Keep only events that occurred in the last `days` days, and create partitions ahead.
+
+    - partitions for today .. today + `ahead_days` (UTC) are created if missing;
+    - daily partitions wholly older than the cutoff (now - days) are dropped;
+    - rows older than the cutoff in the partition straddling it, and in DEFAULT, are deleted in
+      batches of `batch_size`, each batch its own transaction.
+
+    Deliberately not one transaction: each step is short, so no lock is held for long; a step
+    that cannot get its lock within `partitions.LOCK_TIMEOUT` is reported in `failed` and
+    retried by the next run. With `dry_run`, nothing changes and the report says what would.
+    """
+    if days < 1:
+        raise ValueError("retention must be at least one day")
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=days)
+    report = RetentionReport(cutoff=cutoff, dry_run=dry_run)
+    today: date = now.astimezone(UTC).date()
+
+    for day in partitions.missing_days(first=today, last=today + timedelta(days=ahead_days)):
+        name = partitions.partition_name(day)
+        if not dry_run:
+            try:
+                partitions.create_partition(day)
+            except DatabaseError as exc:  # a lock timeout: reported, retried by the next run
+                report.failed.append((name, str(exc)))
+                continue
+        report.created.append(name)
+
+    for partition in partitions.list_partitions():
+        if not partition.is_default and partition.end <= cutoff:
+            rows = partitions.count_rows(partition.name)
+            if not dry_run:
+                try:
+                    partitions.drop_partition(partition)
+                except DatabaseError as exc:  # a lock timeout: reported, retried by the next run
+                    report.failed.append((partition.name, str(exc)))
+                    continue
+            report.dropped.append((partition.name, rows))
+        elif partition.is_default or partition.start < cutoff:  # DEFAULT, or straddling the cutoff
+            rows = partitions.count_rows(partition.name, before=cutoff)
+            if rows and not dry_run:
+                rows = partitions.delete_before(partition.name, cutoff=cutoff, batch_size=batch_size)
+            if rows:
+                report.deleted.append((partition.name, rows))
+    logger.info(
+        "audit retention",
+        extra={
+            "cutoff": cutoff.isoformat(),
+            "dry_run": dry_run,
+            "created": report.created,
+            "dropped": report.dropped,
+            "deleted": report.deleted,
+            "failed": report.failed,
+        },
+    )
+    return report
