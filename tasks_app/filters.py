@@ -1,0 +1,101 @@
+"""The query parameters of `GET /api/v1/tasks/` (DESIGN.md section 4), validated strictly:
+an unknown value is a 400 with a field message, never silently ignored."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from tasks_app.models import Priority, Task, TaskStatus
+
+ORDERING_FIELDS = ("due_at", "priority", "created_at", "updated_at", "title")
+BOOLEAN_CHOICES = (("true", "true"), ("false", "false"))
+
+FILTER_MESSAGES = {
+    "status": "status must be one of: open, completed.",
+    "priority": "priority must be a comma-separated list of: low, medium, high, urgent.",
+    "tag": "tag must be a comma-separated list of tag names (each at most 50 characters).",
+    "datetime": "Must be an ISO 8601 date-time such as 2026-12-01T09:00:00Z (without an offset: UTC).",
+    "boolean": "Must be true or false.",
+    "ordering": "ordering must be a comma-separated list of: "
+    + ", ".join(ORDERING_FIELDS)
+    + " (prefix - for descending).",
+    "q": "q must be at most 200 characters.",
+}
+
+
+def split_list(value: str) -> list[str]:
+    return [item.strip().lower() for item in value.split(",") if item.strip()]
+
+
+class TaskFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=TaskStatus.choices, error_messages={"invalid_choice": FILTER_MESSAGES["status"]}
+    )
+    priority = django_filters.CharFilter(method="filter_priority")
+    tag = django_filters.CharFilter(method="filter_tag")
+    # Keyword search is applied (with its ranking) by the selector, after validation here.
+    q = django_filters.CharFilter(method="filter_nothing", max_length=200)
+    due_before = django_filters.IsoDateTimeFilter(
+        field_name="due_at", lookup_expr="lt", error_messages={"invalid": FILTER_MESSAGES["datetime"]}
+    )
+    due_after = django_filters.IsoDateTimeFilter(
+        field_name="due_at", lookup_expr="gte", error_messages={"invalid": FILTER_MESSAGES["datetime"]}
+    )
+    overdue = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES, method="filter_overdue", error_messages={"invalid_choice": FILTER_MESSAGES["boolean"]}
+    )
+    recurring = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES,
+        method="filter_recurring",
+        error_messages={"invalid_choice": FILTER_MESSAGES["boolean"]},
+    )
+    ordering = django_filters.CharFilter(method="filter_nothing")
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        data = self.form.cleaned_data if valid else {}
+        if valid:
+            self._check_list("priority", data.get("priority"), set(Priority.values))
+            self._check_tags(data.get("tag"))
+            self._check_ordering(data.get("ordering"))
+        if self.form.errors.get("q"):
+            self.form.errors["q"] = self.form.error_class([FILTER_MESSAGES["q"]])
+        return not self.form.errors
+
+    def _check_list(self, name: str, value: str | None, allowed: set[str]) -> None:
+        if value and (not split_list(value) or not set(split_list(value)) <= allowed):
+            self.form.add_error(name, FILTER_MESSAGES[name])
+
+    def _check_tags(self, value: str | None) -> None:
+        if value and (not split_list(value) or any(len(name) > 50 for name in split_list(value))):
+            self.form.add_error("tag", FILTER_MESSAGES["tag"])
+
+    def _check_ordering(self, value: str | None) -> None:
+        if value and any(item.lstrip("-") not in ORDERING_FIELDS for item in split_list(value) or [""]):
+            self.form.add_error("ordering", FILTER_MESSAGES["ordering"])
+
+    def filter_nothing(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return queryset
+
+    def filter_priority(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return queryset.filter(priority__in=split_list(value))
+
+    def filter_tag(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        through = Task.tags.through
+        for tag in split_list(value):  # every tag must match
+            queryset = queryset.filter(Exists(through.objects.filter(task_id=OuterRef("pk"), tag__name=tag)))
+        return queryset
+
+    def filter_overdue(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        overdue = Q(status=TaskStatus.OPEN, due_at__lt=timezone.now())
+        return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
+
+    def filter_recurring(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        recurring = ~Q(recurrence_rule="")
+        return queryset.filter(recurring) if value == "true" else queryset.exclude(recurring)

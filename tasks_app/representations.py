@@ -1,0 +1,86 @@
+"""The JSON representation of tasks and reminders (DESIGN.md section 4).
+
+One function per aggregate, used by the REST API, by the domain signals (and so by every event on
+Kafka) and by the WebSocket snapshots, so all of them show the same thing. `due_at` and reminder
+times are rendered in the task's own time zone (what the user thinks in); the bookkeeping
+timestamps in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from recurrence_app.rules import describe_rule
+from tasks_app.models import Reminder, Task
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError):  # a stored name is validated; this only guards old rows
+        return ZoneInfo("UTC")
+
+
+def isoformat(value: datetime | None, zone: ZoneInfo | None = None) -> str | None:
+    """ISO 8601 with offset; UTC as `Z` (as DRF renders it)."""
+    if value is None:
+        return None
+    value = value.astimezone(zone or ZoneInfo("UTC"))
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _reminders(task: Task) -> list[Reminder]:
+    # Uses prefetched reminders when the selector prefetched them (lists), a query otherwise.
+    return sorted(task.reminders.all(), key=lambda r: (r.remind_at, str(r.id)))
+
+
+def _tags(task: Task) -> list[str]:
+    return sorted(tag.name for tag in task.tags.all())
+
+
+def reminder_representation(reminder: Reminder, *, zone: ZoneInfo | None = None) -> dict[str, Any]:
+    """`{"id", "task_id", "remind_at", "offset_minutes", "status"}`, as the reminder signals carry."""
+    if zone is None:
+        zone = _zone(reminder.task.timezone)
+    return {
+        "id": str(reminder.id),
+        "task_id": str(reminder.task_id),
+        "remind_at": isoformat(reminder.remind_at, zone),
+        "offset_minutes": reminder.offset_minutes,
+        "status": reminder.status,
+    }
+
+
+def task_representation(task: Task) -> dict[str, Any]:
+    """The task as the API shows it, JSON-ready (strings, numbers, lists, None only)."""
+    zone = _zone(task.timezone)
+    return {
+        "id": str(task.id),
+        "title": task.title,
+        "description": task.description,
+        "status": task.status,
+        "priority": task.priority,
+        "tags": _tags(task),
+        "due_at": isoformat(task.due_at, zone),
+        "timezone": task.timezone,
+        "recurrence_rule": task.recurrence_rule,
+        "recurrence_mode": task.recurrence_mode,
+        "recurrence_text": describe_rule(task.recurrence_rule) if task.recurrence_rule else "",
+        "series_id": str(task.series_id) if task.series_id else None,
+        "completed_at": isoformat(task.completed_at),
+        "reminders": [
+            {
+                "id": str(reminder.id),
+                "remind_at": isoformat(reminder.remind_at, zone),
+                "offset_minutes": reminder.offset_minutes,
+                "status": reminder.status,
+            }
+            for reminder in _reminders(task)
+        ],
+        "created_at": isoformat(task.created_at),
+        "updated_at": isoformat(task.updated_at),
+        "version": task.version,
+    }
