@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class KafkaBridgeConfig(AppConfig):
     name = "kafka_bridge"
+    verbose_name = "Kafka bridge (outbox, relay, consumers)"
+
+    def ready(self) -> None:
+        from kafka_bridge import receivers
+
+        receivers.connect()

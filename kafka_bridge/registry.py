@@ -13,6 +13,7 @@ record of a poll batch at once (the audit consumer stores them with one statemen
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,26 @@ CONSUMERS: dict[str, ConsumerDefinition] = {
         ),
     )
 }
+
+# Test-only consumers (kafka_bridge/tests/handlers.py), so that `run_consumer` child processes of
+# the test suite can run handlers with controlled failures. Never set in production.
+if os.environ.get("KAFKA_BRIDGE_TEST_CONSUMERS") == "1":
+    _test_topics = tuple(os.environ.get("KAFKA_BRIDGE_TEST_TOPICS", "bridge-test").split(","))
+    CONSUMERS["bridge-test"] = ConsumerDefinition(
+        name="bridge-test",
+        group_id=os.environ.get("KAFKA_BRIDGE_TEST_GROUP", "bridge-test"),
+        topics=_test_topics,
+        handler_modules=("kafka_bridge.tests.handlers",),
+        max_attempts=3,
+    )
+    CONSUMERS["bridge-test-batch"] = ConsumerDefinition(
+        name="bridge-test-batch",
+        group_id=os.environ.get("KAFKA_BRIDGE_TEST_GROUP", "bridge-test") + "-batch",
+        topics=_test_topics,
+        handler_modules=("kafka_bridge.tests.handlers",),
+        dead_letter=False,
+        batch=True,
+    )
 
 EventHandler = Callable[[Any], None]
 BatchHandler = Callable[[list[Any]], None]

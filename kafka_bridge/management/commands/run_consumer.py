@@ -1,0 +1,30 @@
+"""`manage.py run_consumer NAME`: run one registered Kafka consumer until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from kafka_bridge import metrics
+from kafka_bridge.registry import CONSUMERS
+from kafka_bridge.runner import ConsumerRunner
+from kafka_bridge.shutdown import stop_event_on_signals
+
+
+class Command(BaseCommand):
+    help = "Run a Kafka consumer from the registry (kafka_bridge.registry.CONSUMERS)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help=f"one of: {', '.join(CONSUMERS)}")
+        parser.add_argument(
+            "--metrics-port", type=int, default=int(os.environ.get("METRICS_PORT", "0")), help="Serve /metrics."
+        )
+
+    def handle(self, *args: Any, name: str, metrics_port: int, **options: Any) -> None:
+        definition = CONSUMERS.get(name)
+        if definition is None:
+            raise CommandError(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
+        metrics.serve(metrics_port)
+        ConsumerRunner(definition, stop=stop_event_on_signals()).run()

@@ -1,0 +1,59 @@
+"""The transactional outbox and the per-group record of processed events.
+
+`OutboxEvent`: one row per (event, topic), written in the same transaction as the change it
+describes (by `kafka_bridge.receivers`), published by the relay in `id` order, marked published
+only after the broker acknowledged it, pruned after `KAFKA_OUTBOX_RETENTION_HOURS`.
+
+`ProcessedEvent`: one row per (consumer group, event id), inserted in the same transaction as a
+handler's work, so a redelivered event is recognised and skipped.
+"""
+
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+
+
+class OutboxEvent(models.Model):
+    # The bigserial id is the publication order: rows are published in commit-visible id order.
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=100)
+    topic = models.CharField(max_length=200)
+    key = models.CharField(max_length=200)
+    value = models.JSONField(encoder=DjangoJSONEncoder, help_text="The CloudEvent (structured JSON).")
+    headers = models.JSONField(default=dict, help_text="Record headers, {name: string value}.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [models.UniqueConstraint(fields=("event_id", "topic"), name="outbox_event_topic_unique")]
+        indexes = [
+            # The relay's claim: unpublished rows in id order. Partial, so it stays small.
+            models.Index(fields=("id",), condition=Q(published_at__isnull=True), name="outbox_pending_idx"),
+            # Pruning: published rows by age.
+            models.Index(
+                fields=("published_at",), condition=Q(published_at__isnull=False), name="outbox_published_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} → {self.topic}"
+
+
+class ProcessedEvent(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    group = models.CharField(max_length=200)
+    event_id = models.UUIDField()
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("group", "event_id"), name="processed_event_group_unique")]
+        indexes = [models.Index(fields=("processed_at",), name="processed_event_age_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.group}: {self.event_id}"

@@ -1,0 +1,60 @@
+"""The process-wide Kafka producer: idempotent, acks from all in-sync replicas, low linger.
+
+A lazy singleton (created on first use, so Celery's forked workers each make their own) that is
+flushed at interpreter exit. Used by the relay, the DLQ path of the consumer runner and
+`redrive_dlq`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from typing import Any
+
+from confluent_kafka import Producer
+
+from kafka_bridge.config import client_config
+
+FLUSH_TIMEOUT_SECONDS = 60.0
+MESSAGE_TIMEOUT_MS = 30_000
+
+_lock = threading.Lock()
+_producer: Producer | None = None
+_pid: int | None = None
+
+
+def producer_config(**overrides: Any) -> dict[str, Any]:
+    return client_config(
+        **{
+            # No duplicates or reordering from the producer's own retries.
+            "enable.idempotence": True,
+            "acks": "all",
+            # Events are small and latency matters more than batching (DESIGN.md section 10).
+            "linger.ms": 1,
+            # Every record gets a delivery report within this time (success or failure).
+            "message.timeout.ms": MESSAGE_TIMEOUT_MS,
+            # The Java client's partitioner, so keys map to the same partitions from any client.
+            "partitioner": "murmur2_random",
+            **overrides,
+        }
+    )
+
+
+def get_producer() -> Producer:
+    global _producer, _pid
+    with _lock:
+        if _producer is None or _pid != os.getpid():
+            _producer = Producer(producer_config())
+            _pid = os.getpid()
+        return _producer
+
+
+def flush() -> int:
+    """Wait for outstanding deliveries; returns how many are still undelivered."""
+    if _producer is None or _pid != os.getpid():
+        return 0
+    return _producer.flush(FLUSH_TIMEOUT_SECONDS)
+
+
+atexit.register(flush)

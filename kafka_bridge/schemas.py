@@ -1,0 +1,292 @@
+"""One typed schema per event type, checked where events are consumed (DESIGN.md section 3).
+
+The envelope is checked by `CloudEvent.from_dict`; this module checks `data` for the event's
+type. An unknown type, a missing or mistyped field, or an unknown top-level `data` key makes the
+event invalid (`InvalidEvent`), and the consumer runner dead-letters it.
+
+Nested representations are open for extension: the task representation must carry every key of
+DESIGN.md section 4 with the right type, but may carry more (adding a field to the REST
+representation is an extension, not a breaking change). The same holds for reminders and
+notifications. The `TypedDict`s describe the shapes for handler authors and type checkers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
+
+from kafka_bridge.envelope import CloudEvent, InvalidEvent
+
+# --- Shapes (for readers and type checkers) -------------------------------------------------
+
+
+class TaskRepresentation(TypedDict):
+    id: str
+    title: str
+    description: str
+    status: str
+    priority: str
+    tags: list[str]
+    due_at: str | None
+    timezone: str
+    recurrence_rule: str | None
+    recurrence_mode: str | None
+    series_id: str | None
+    completed_at: str | None
+    reminders: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+    version: int
+    recurrence_text: NotRequired[str | None]
+
+
+class TaskEventData(TypedDict):
+    task: TaskRepresentation
+    changes: dict[str, dict[str, Any]]  # {field: {"old": ..., "new": ...}}; empty except for updates
+
+
+class ReminderRepresentation(TypedDict):
+    id: str
+    task_id: str
+    remind_at: str
+    offset_minutes: int | None
+    status: str
+    fired_at: NotRequired[str | None]
+    late: NotRequired[bool]
+
+
+class NotificationRepresentation(TypedDict):
+    id: str | int
+    channel: str
+    status: str
+    attempts: int
+    last_error: str | None
+    provider_message_id: str | None
+
+
+class ReminderEventData(TypedDict):
+    reminder: ReminderRepresentation
+    task: TaskRepresentation
+
+
+class ReminderOutcomeData(TypedDict):
+    reminder: ReminderRepresentation
+    notification: NotificationRepresentation
+    task: NotRequired[TaskRepresentation]
+    reason: NotRequired[str]  # reminder.failed only
+
+
+# --- Checks ---------------------------------------------------------------------------------
+
+Check = Callable[[Any, str], None]
+
+
+def _fail(path: str, message: str) -> None:
+    raise InvalidEvent(f"data{'.' + path if path else ''}: {message}")
+
+
+def _type(expected: type | tuple[type, ...], name: str, *, nullable: bool = False) -> Check:
+    def check(value: Any, path: str) -> None:
+        if value is None and nullable:
+            return
+        # bool is an int in Python; a count or version must not be true/false.
+        if isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,)):
+            _fail(path, f"must be {name}")
+        if not isinstance(value, expected):
+            _fail(path, f"must be {name}{' or null' if nullable else ''}")
+
+    return check
+
+
+def _uuid(*, nullable: bool = False) -> Check:
+    def check(value: Any, path: str) -> None:
+        if value is None and nullable:
+            return
+        try:
+            uuid.UUID(value)
+        except (TypeError, ValueError, AttributeError):
+            _fail(path, f"must be a UUID string{' or null' if nullable else ''}")
+
+    return check
+
+
+def _timestamp(*, nullable: bool = False) -> Check:
+    def check(value: Any, path: str) -> None:
+        if value is None and nullable:
+            return
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except (TypeError, ValueError, AttributeError):
+            _fail(path, "must be an ISO 8601 timestamp")
+            return
+        if moment.tzinfo is None:
+            _fail(path, "must carry a UTC offset")
+
+    return check
+
+
+def _choice(*choices: str, nullable: bool = False) -> Check:
+    def check(value: Any, path: str) -> None:
+        if value is None and nullable:
+            return
+        if value not in choices:
+            _fail(path, f"must be one of {sorted(choices)}")
+
+    return check
+
+
+def _list_of(item: Check) -> Check:
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, list):
+            _fail(path, "must be a list")
+        for index, element in enumerate(value):
+            item(element, f"{path}[{index}]")
+
+    return check
+
+
+def _dict_of(item: Check) -> Check:
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            _fail(path, "must be an object")
+        for key, element in value.items():
+            item(element, f"{path}.{key}")
+
+    return check
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    """A JSON object: `required` keys, `optional` keys, and whether other keys are allowed."""
+
+    required: Mapping[str, Check]
+    optional: Mapping[str, Check] | None = None
+    open: bool = False
+
+    def __call__(self, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            _fail(path, "must be an object")
+        optional = self.optional or {}
+        missing = [key for key in self.required if key not in value]
+        if missing:
+            _fail(path, f"missing keys {missing}")
+        if not self.open:
+            unknown = sorted(set(value) - set(self.required) - set(optional))
+            if unknown:
+                _fail(path, f"unknown keys {unknown}")
+        for key, check in (*self.required.items(), *optional.items()):
+            if key in value:
+                check(value[key], f"{path}.{key}" if path else key)
+
+
+_str = _type(str, "a string")
+_nullable_str = _type(str, "a string", nullable=True)
+_int = _type(int, "an integer")
+
+TASK = ObjectSchema(
+    required={
+        "id": _uuid(),
+        "title": _str,
+        "description": _str,
+        "status": _choice("open", "completed"),
+        "priority": _choice("low", "medium", "high", "urgent"),
+        "tags": _list_of(_str),
+        "due_at": _timestamp(nullable=True),
+        "timezone": _str,
+        "recurrence_rule": _nullable_str,
+        "recurrence_mode": _choice("schedule", "completion", nullable=True),
+        "series_id": _uuid(nullable=True),
+        "completed_at": _timestamp(nullable=True),
+        "reminders": _list_of(ObjectSchema(required={"id": _uuid()}, open=True)),
+        "created_at": _timestamp(),
+        "updated_at": _timestamp(),
+        "version": _int,
+    },
+    optional={"recurrence_text": _nullable_str},
+    open=True,
+)
+
+CHANGES = _dict_of(ObjectSchema(required={"old": lambda value, path: None, "new": lambda value, path: None}))
+
+REMINDER = ObjectSchema(
+    required={
+        "id": _uuid(),
+        "task_id": _uuid(),
+        "remind_at": _timestamp(),
+        "offset_minutes": _type(int, "an integer", nullable=True),
+        "status": _str,
+    },
+    optional={"fired_at": _timestamp(nullable=True), "late": _type(bool, "a boolean")},
+    open=True,
+)
+
+NOTIFICATION = ObjectSchema(
+    required={
+        "id": _type((str, int), "a string or integer"),
+        "channel": _str,
+        "status": _str,
+        "attempts": _int,
+        "last_error": _nullable_str,
+        "provider_message_id": _nullable_str,
+    },
+    open=True,
+)
+
+TASK_EVENT = ObjectSchema(required={"task": TASK, "changes": CHANGES})
+REMINDER_EVENT = ObjectSchema(required={"reminder": REMINDER, "task": TASK})
+REMINDER_SENT = ObjectSchema(required={"reminder": REMINDER, "notification": NOTIFICATION}, optional={"task": TASK})
+REMINDER_FAILED = ObjectSchema(
+    required={"reminder": REMINDER, "notification": NOTIFICATION, "reason": _str}, optional={"task": TASK}
+)
+
+
+@dataclass(frozen=True)
+class EventSchema:
+    type: str
+    data: ObjectSchema
+    shape: type
+
+
+SCHEMAS: dict[str, EventSchema] = {
+    schema.type: schema
+    for schema in (
+        EventSchema("task.created", TASK_EVENT, TaskEventData),
+        EventSchema("task.updated", TASK_EVENT, TaskEventData),
+        EventSchema("task.completed", TASK_EVENT, TaskEventData),
+        EventSchema("task.reopened", TASK_EVENT, TaskEventData),
+        EventSchema("task.deleted", TASK_EVENT, TaskEventData),
+        EventSchema("reminder.scheduled", REMINDER_EVENT, ReminderEventData),
+        EventSchema("reminder.due", REMINDER_EVENT, ReminderEventData),
+        EventSchema("reminder.cancelled", REMINDER_EVENT, ReminderEventData),
+        EventSchema("reminder.sent", REMINDER_SENT, ReminderOutcomeData),
+        EventSchema("reminder.failed", REMINDER_FAILED, ReminderOutcomeData),
+    )
+}
+
+EVENT_TYPES = frozenset(SCHEMAS)
+
+
+def validate_data(event_type: str, data: Any) -> None:
+    """Raise `InvalidEvent` unless `data` fits the schema of `event_type`."""
+    schema = SCHEMAS.get(event_type)
+    if schema is None:
+        raise InvalidEvent(f"unknown event type {event_type!r}")
+    schema.data(data, "")
+
+
+def validate_event(event: CloudEvent) -> CloudEvent:
+    """Check an envelope-valid event against its type's schema; returns it for chaining."""
+    validate_data(event.type, event.data)
+    try:
+        uuid.UUID(event.subject)
+    except ValueError as exc:
+        raise InvalidEvent("envelope field 'subject' must be the task id (a UUID)") from exc
+    return event
+
+
+def decode_event(value: bytes | str | None) -> CloudEvent:
+    """Parse a record value into a schema-valid `CloudEvent` (or raise `InvalidEvent`)."""
+    return validate_event(CloudEvent.from_json(value))

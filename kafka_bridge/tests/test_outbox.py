@@ -1,0 +1,149 @@
+"""Domain signals become outbox rows in the writer's transaction, and the relay publishes them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import transaction
+
+from core.correlation import correlation_scope
+from kafka_bridge import relay
+from kafka_bridge.models import OutboxEvent
+from kafka_bridge.schemas import decode_event
+from kafka_bridge.tests.kafka_helpers import (
+    end_offsets,
+    headers_of,
+    read_from,
+    reminder_representation,
+    task_representation,
+)
+from kafka_bridge.topics import Topic
+from notifications_app import signals as notification_signals
+from tasks_app import signals as task_signals
+
+TASK_SIGNALS = {
+    "task.created": task_signals.task_created,
+    "task.updated": task_signals.task_updated,
+    "task.completed": task_signals.task_completed,
+    "task.reopened": task_signals.task_reopened,
+    "task.deleted": task_signals.task_deleted,
+}
+
+
+def _send_task_signal(signal, task: dict, user_id: int = 7, changes: dict | None = None) -> None:
+    signal.send(sender=None, task_id=uuid.UUID(task["id"]), user_id=user_id, task=task, changes=changes or {})
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
+def test_task_write_publishes_one_cloudevent_on_task_events_and_task_updates_keyed_by_task_id() -> None:
+    topics = [Topic.TASK_EVENTS.value, Topic.TASK_UPDATES.value]
+    start = {topic: end_offsets(topic) for topic in topics}
+    task = task_representation(title="Buy milk")
+    with correlation_scope("req-123"), transaction.atomic():
+        _send_task_signal(task_signals.task_created, task, user_id=42)
+
+    published, _ = relay.publish_pending()
+
+    assert published == 2
+    messages = read_from(start, expected=2)
+    assert sorted(m.topic() for m in messages) == sorted(topics)
+    events = [decode_event(m.value()) for m in messages]  # schema-valid, or this raises
+    assert {e.id for e in events} == {events[0].id}
+    event = events[0]
+    assert (event.type, event.source, event.subject, event.userid) == ("task.created", "/tasks", task["id"], "42")
+    assert event.correlationid == "req-123"
+    assert event.data == {"task": task, "changes": {}}
+    for message in messages:
+        assert message.key() == task["id"].encode()
+        assert headers_of(message) == {"ce_id": event.id, "ce_type": "task.created", "correlation_id": "req-123"}
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
+def test_rolled_back_write_records_and_publishes_nothing() -> None:
+    start = {topic: end_offsets(topic) for topic in (Topic.TASK_EVENTS.value, Topic.TASK_UPDATES.value)}
+
+    def failing_service() -> None:
+        with transaction.atomic():
+            _send_task_signal(task_signals.task_created, task_representation())
+            raise RuntimeError("the service failed after sending its signal")
+
+    with pytest.raises(RuntimeError):
+        failing_service()
+
+    assert OutboxEvent.objects.count() == 0
+    assert relay.publish_pending() == (0, False)
+    assert read_from(start, expected=0, timeout=1.0) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("event_type", sorted(TASK_SIGNALS))
+def test_each_task_signal_records_a_schema_valid_event_on_both_task_topics(event_type: str) -> None:
+    task = task_representation(recurrence_text="every Monday")
+    changes = {"title": {"old": "a", "new": "b"}} if event_type == "task.updated" else {}
+
+    _send_task_signal(TASK_SIGNALS[event_type], task, changes=changes)
+
+    rows = list(OutboxEvent.objects.order_by("topic"))
+    assert [row.topic for row in rows] == ["task-events", "task-updates"]
+    assert rows[0].event_id == rows[1].event_id
+    event = decode_event(_json(rows[0].value))
+    assert event.type == event_type
+    assert event.data == {"task": task, "changes": changes}
+    assert {row.key for row in rows} == {task["id"]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("signal", "event_type", "topics", "extra"),
+    [
+        (task_signals.reminder_scheduled, "reminder.scheduled", ["reminders"], {}),
+        (task_signals.reminder_cancelled, "reminder.cancelled", ["reminders"], {}),
+        (notification_signals.reminder_due, "reminder.due", ["reminders"], {}),
+        (notification_signals.reminder_sent, "reminder.sent", ["reminders"], {"notification": True}),
+        (
+            notification_signals.reminder_failed,
+            "reminder.failed",
+            ["reminders", "reminders.dlq"],
+            {"notification": True, "reason": "mailbox full"},
+        ),
+    ],
+)
+def test_each_reminder_signal_records_a_schema_valid_event_on_the_reminder_topics(
+    signal, event_type: str, topics: list[str], extra: dict
+) -> None:
+    task = task_representation()
+    reminder = reminder_representation(task["id"])
+    kwargs: dict = {"reminder": reminder}
+    if extra.get("notification"):
+        kwargs["notification"] = {
+            "id": str(uuid.uuid4()),
+            "channel": "email",
+            "status": "sent",
+            "attempts": 1,
+            "last_error": None,
+            "provider_message_id": "abc",
+        }
+        if "reason" in extra:
+            kwargs["reason"] = extra["reason"]
+    else:
+        kwargs["task"] = task
+
+    signal.send(sender=None, task_id=uuid.UUID(task["id"]), user_id=3, **kwargs)
+
+    rows = list(OutboxEvent.objects.order_by("topic"))
+    assert [row.topic for row in rows] == topics
+    event = decode_event(_json(rows[0].value))
+    assert event.type == event_type
+    assert event.subject == task["id"]
+    assert event.data == kwargs
+    assert {row.key for row in rows} == {task["id"]}
+
+
+def _json(value: dict) -> bytes:
+    import json
+
+    return json.dumps(value).encode()
