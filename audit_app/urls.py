@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from audit_app.api import AuditLogExportApi, AuditLogListApi
+
+urlpatterns = [
+    path("audit/", AuditLogListApi.as_view(), name="audit-log-list"),
+    path("audit/export/", AuditLogExportApi.as_view(), name="audit-log-export"),
+]

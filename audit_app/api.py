@@ -1,0 +1,179 @@
+"""The audit log's REST API: a paginated query and a streaming NDJSON export (DESIGN.md section 7)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from django.core.handlers.asgi import ASGIRequest
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from audit_app.models import AuditLog
+from audit_app.pagination import AuditCursorPagination
+from audit_app.selectors import AuditFilters, audit_log_list
+from kafka_bridge.topics import all_topic_names
+
+MAX_LIST_ITEMS = 50
+
+
+class CommaListField(serializers.CharField):
+    """`a,b,c` → ["a", "b", "c"] (blanks dropped, at most MAX_LIST_ITEMS items)."""
+
+    def to_internal_value(self, data: Any) -> tuple[str, ...]:
+        items = tuple(item.strip() for item in super().to_internal_value(data).split(",") if item.strip())
+        if not items:
+            raise serializers.ValidationError("Give at least one value.")
+        if len(items) > MAX_LIST_ITEMS:
+            raise serializers.ValidationError(f"Give at most {MAX_LIST_ITEMS} values.")
+        return items
+
+
+class AuditFilterSerializer(serializers.Serializer):
+    user = serializers.CharField(required=False, max_length=255, help_text="Owner's user id (staff only).")
+    action = CommaListField(required=False, max_length=5000, help_text="Event types, comma separated.")
+    topic = CommaListField(required=False, max_length=5000, help_text="Kafka topics, comma separated.")
+    task = serializers.UUIDField(required=False, help_text="Task id.")
+    correlation_id = serializers.CharField(required=False, max_length=255)
+    since = serializers.DateTimeField(required=False, help_text="Occurred at or after (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Occurred before (ISO 8601).")
+
+    def validate_topic(self, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = all_topic_names()
+        unknown = [topic for topic in value if topic not in known]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown topics {unknown}; known: {known}.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": ["Must be later than since."]})
+        return attrs
+
+    def filters(self) -> AuditFilters:
+        data = self.validated_data
+        return AuditFilters(
+            user=data.get("user"),
+            actions=data.get("action", ()),
+            topics=data.get("topic", ()),
+            task=data.get("task"),
+            correlation_id=data.get("correlation_id"),
+            since=data.get("since"),
+            until=data.get("until"),
+        )
+
+
+class AuditLogSerializer(serializers.ModelSerializer):
+    partition = serializers.IntegerField(source="kafka_partition")
+    offset = serializers.IntegerField(source="kafka_offset")
+    type = serializers.CharField(source="event_type", help_text="Event type; empty for a record that is not an event.")
+    raw_value = serializers.SerializerMethodField(help_text="Base64 of a record that is not an event, else null.")
+
+    class Meta:
+        model = AuditLog
+        fields = (
+            "id",
+            "event_id",
+            "topic",
+            "partition",
+            "offset",
+            "type",
+            "user_id",
+            "task_id",
+            "correlation_id",
+            "occurred_at",
+            "received_at",
+            "envelope",
+            "headers",
+            "error",
+            "raw_value",
+        )
+        read_only_fields = fields
+
+    def get_raw_value(self, entry: AuditLog) -> str | None:
+        return base64.b64encode(bytes(entry.raw_value)).decode() if entry.raw_value is not None else None
+
+
+def _filtered(request: Request, *, newest_first: bool) -> QuerySet[AuditLog]:
+    serializer = AuditFilterSerializer(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return audit_log_list(actor=request.user, filters=serializer.filters(), newest_first=newest_first)
+
+
+@extend_schema(tags=["audit"])
+class AuditLogListApi(GenericAPIView):
+    """Audit log entries, newest first: staff see all, others their own events."""
+
+    serializer_class = AuditLogSerializer
+    pagination_class = AuditCursorPagination
+    filter_backends = ()
+
+    @extend_schema(parameters=[AuditFilterSerializer], responses=AuditLogSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(_filtered(request, newest_first=True))
+        return self.get_paginated_response(AuditLogSerializer(page, many=True).data)
+
+
+class NDJSONRenderer(BaseRenderer):
+    media_type = "application/x-ndjson"
+    format = "ndjson"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return json.dumps(data).encode() + b"\n"  # errors: one JSON line
+
+
+EXPORT_CHUNK = 2000
+
+
+def _line(entry: AuditLog) -> bytes:
+    return json.dumps(AuditLogSerializer(entry).data, separators=(",", ":"), default=str).encode() + b"\n"
+
+
+def _lines(queryset: QuerySet[AuditLog]) -> Iterator[bytes]:
+    for entry in queryset.iterator(chunk_size=EXPORT_CHUNK):
+        yield _line(entry)
+
+
+async def _alines(queryset: QuerySet[AuditLog]) -> AsyncIterator[bytes]:
+    async for entry in queryset.aiterator(chunk_size=EXPORT_CHUNK):
+        yield _line(entry)
+
+
+@extend_schema(tags=["audit"])
+class AuditLogExportApi(GenericAPIView):
+    """Every matching entry as NDJSON (one JSON object per line), oldest first, streamed.
+
+    Rows are read through a server-side cursor in chunks, so memory stays flat however large the
+    range. Under ASGI the stream is an async iterator (Django would otherwise buffer a sync one).
+    """
+
+    renderer_classes = (NDJSONRenderer, JSONRenderer)
+    filter_backends = ()
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[AuditFilterSerializer],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="One audit entry (as in the list) per line."
+            )
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        queryset = _filtered(request, newest_first=False)
+        is_asgi = isinstance(request._request, ASGIRequest)
+        response = StreamingHttpResponse(
+            _alines(queryset) if is_asgi else _lines(queryset), content_type="application/x-ndjson"
+        )
+        response["Content-Disposition"] = 'attachment; filename="audit-log.ndjson"'
+        return response
