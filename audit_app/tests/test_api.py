@@ -78,7 +78,7 @@ def test_staff_see_every_entry_newest_first(staff_client: Any, log: dict[str, An
     entries = response.json()["results"]
     assert len(entries) == 9
     assert [entry["occurred_at"] for entry in entries] == sorted((e["occurred_at"] for e in entries), reverse=True)
-    assert entries[0]["type"] == "" and entries[0]["error"] == "not JSON"
+    assert (entries[0]["type"], entries[0]["error"]) == ("", "not JSON")
     assert entries[0]["raw_value"] == "anVuaw=="
 
 
