@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from notifications_app.api import NotificationListApi
+
+urlpatterns = [
+    path("notifications/", NotificationListApi.as_view(), name="notification-list"),
+]

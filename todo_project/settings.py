@@ -258,6 +258,19 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Todo <todo@localhost>")
 ANYMAIL = {key: secret(f"ANYMAIL_{key}") for key in env.list("ANYMAIL_SETTINGS", default=[])}
 
+# --- Reminders and notifications (DESIGN.md section 6) ------------------------------------
+# Send attempts per notification before it goes dead; retries wait a random time in
+# [0, min(MAX, BASE * 2**(attempt-1))] seconds ("full jitter"). MAX stays under RabbitMQ's
+# 30-minute consumer_timeout, which kills workers holding long countdown tasks.
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=30.0)
+NOTIFICATION_RETRY_MAX_SECONDS = env.float("NOTIFICATION_RETRY_MAX_SECONDS", default=900.0)
+# How long a send attempt owns a notification; a crashed attempt is retried after this.
+NOTIFICATION_SEND_LEASE_SECONDS = env.float("NOTIFICATION_SEND_LEASE_SECONDS", default=120.0)
+# Seconds behind remind_at after which a fired reminder is marked late.
+REMINDER_LATE_AFTER_SECONDS = env.float("REMINDER_LATE_AFTER_SECONDS", default=30.0)
+REMINDER_DISPATCH_INTERVAL_SECONDS = env.float("REMINDER_DISPATCH_INTERVAL_SECONDS", default=1.0)
+
 # --- Audit --------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=90)
 

@@ -1,0 +1,54 @@
+"""`GET /api/v1/notifications/`: the caller's notification delivery records (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+
+from notifications_app.models import Notification
+from notifications_app.selectors import NotificationFilter, notification_list
+
+
+class NotificationOutputSerializer(serializers.ModelSerializer):
+    task = serializers.UUIDField(source="task_id", help_text="the task the reminder belongs to")
+    reminder = serializers.UUIDField(source="reminder_id", help_text="the reminder that fired")
+
+    class Meta:
+        model = Notification
+        fields = (
+            "id",
+            "task",
+            "reminder",
+            "channel",
+            "status",
+            "attempts",
+            "last_error",
+            "provider_message_id",
+            "created_at",
+            "updated_at",
+            "sent_at",
+            "delivered_at",
+            "next_attempt_at",
+        )
+        extra_kwargs = {
+            "status": {
+                "help_text": "queued → sending → sent → delivered/bounced/complained; failed (a retry is "
+                "scheduled at next_attempt_at), dead (given up; see last_error), skipped (no e-mail address)"
+            },
+            "attempts": {"help_text": "send attempts made so far"},
+            "last_error": {"help_text": "why the last attempt failed, or why the record was skipped"},
+        }
+
+
+@extend_schema(tags=["notifications"], summary="List your reminder notifications")
+class NotificationListApi(ListAPIView):
+    """The caller's notification records, newest first, filtered by `status` and `task`, paged with
+    `limit`/`offset`."""
+
+    serializer_class = NotificationOutputSerializer
+    filterset_class = NotificationFilter
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        return notification_list(user=self.request.user)

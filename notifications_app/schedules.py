@@ -1,0 +1,24 @@
+"""Beat entries of notifications_app (merged into the beat schedule by todo_project/celery.py).
+
+Dispatch runs every REMINDER_DISPATCH_INTERVAL_SECONDS (1 s by default) so a reminder fires at
+most about that long after its time (fire-lag target: p99 ≤ 2 s). Its jobs expire quickly: after
+an outage, one pass drains the backlog, and stale ticks piled up in the queue would only be
+empty passes.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+BEAT_SCHEDULE = {
+    "notifications-dispatch-reminders": {
+        "task": "notifications_app.tasks.dispatch_reminders_task",
+        "schedule": settings.REMINDER_DISPATCH_INTERVAL_SECONDS,
+        "options": {"expires": max(2.0, 3 * settings.REMINDER_DISPATCH_INTERVAL_SECONDS)},
+    },
+    "notifications-requeue-stale": {
+        "task": "notifications_app.tasks.requeue_stale_notifications_task",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+}

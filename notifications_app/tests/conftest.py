@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from notifications_app.tests.smtp import SMTPTestServer
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Iterator[SMTPTestServer]:
+    """A real SMTP server on a free port; this process's Django sends through it."""
+    server = SMTPTestServer().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = server.host
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield server
+    finally:
+        server.stop()
