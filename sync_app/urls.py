@@ -1,3 +1,5 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from sync_app.views import live_page
+
+urlpatterns = [path("live/", live_page, name="sync-live")]
