@@ -274,6 +274,15 @@ REMINDER_DISPATCH_INTERVAL_SECONDS = env.float("REMINDER_DISPATCH_INTERVAL_SECON
 # --- Audit --------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=90)
 
+# --- WebSocket sync (DESIGN.md section 8) -------------------------------------------------
+# Updates are kept this long for clients resuming with ?cursor=; older cursors get resync_required.
+SYNC_RETENTION_HOURS = env.int("SYNC_RETENTION_HOURS", default=24)
+# App-level ping interval: keeps idle sockets alive through proxies that cut silent connections.
+SYNC_PING_SECONDS = env.float("SYNC_PING_SECONDS", default=25.0)
+# Client frames: a token bucket of SYNC_CLIENT_BURST frames refilled at SYNC_CLIENT_RATE per second.
+SYNC_CLIENT_RATE = env.float("SYNC_CLIENT_RATE", default=5.0)
+SYNC_CLIENT_BURST = env.int("SYNC_CLIENT_BURST", default=20)
+
 # --- Security (production) ----------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 if PRODUCTION:
