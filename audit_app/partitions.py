@@ -103,6 +103,8 @@ def create_partition(day: date) -> int:
         )
         if moved:
             cursor.execute(f"INSERT INTO {PARENT} SELECT * FROM audit_log_moving")  # noqa: S608
+        # ON COMMIT DROP alone is not enough when this runs inside an outer transaction.
+        cursor.execute("DROP TABLE audit_log_moving")
     return max(moved, 0)
 
 

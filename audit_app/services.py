@@ -78,6 +78,9 @@ def audit_records_store(*, records: Sequence[ConsumedRecord]) -> int:
     return stored
 
 
+RETENTION_LOCK_KEY = 0x61756469_74  # "audit": the advisory lock serialising retention runs
+
+
 @dataclass
 class RetentionReport:
     cutoff: datetime
@@ -111,6 +114,17 @@ def audit_retention_enforce(
     """
     if days < 1:
         raise ValueError("retention must be at least one day")
+    with connection.cursor() as cursor:
+        # One run at a time (beat and a manual purge_audit may overlap): a second run waits.
+        cursor.execute("SELECT pg_advisory_lock(%s)", [RETENTION_LOCK_KEY])
+    try:
+        return _enforce(days=days, dry_run=dry_run, now=now, ahead_days=ahead_days, batch_size=batch_size)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [RETENTION_LOCK_KEY])
+
+
+def _enforce(*, days: int, dry_run: bool, now: datetime | None, ahead_days: int, batch_size: int) -> RetentionReport:
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=days)
     report = RetentionReport(cutoff=cutoff, dry_run=dry_run)
