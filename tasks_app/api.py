@@ -1,0 +1,243 @@
+"""The task REST API (DESIGN.md section 4): one thin view per resource, reads through selectors,
+writes through services, output through `task_representation`."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.pagination import LimitOffsetPagination
+from tasks_app import docs, selectors, services
+from tasks_app.idempotency import HEADER, StoredResponse, request_fingerprint, run_idempotent
+from tasks_app.models import Task
+from tasks_app.representations import task_representation
+from tasks_app.schema import ExampleFieldsAutoSchema
+from tasks_app.serializers import TaskInputSerializer
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE bytes; anything unparsable is a 400, too
+    large a 413 (DRF reads the stream directly, bypassing Django's own size check)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        try:
+            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from exc
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,12})"?\s*$')
+
+
+def expected_version(request: Request, task: Task) -> int | None:
+    """The version If-Match asks for (None without the header or with `*`). A list of ETags
+    matches if any matches; an unparsable one matches nothing (so the answer is 412)."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    versions = []
+    for part in header.split(","):
+        match = _ETAG.match(part)
+        versions.append(int(match.group(1)) if match else -1)
+    return task.version if task.version in versions else versions[0]
+
+
+def task_response(task: Task, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
+    return Response(task_representation(task), status=status_code, headers={"ETag": task.etag, **headers})
+
+
+class TaskApiView(APIView):
+    schema = ExampleFieldsAutoSchema()
+    parser_classes = [LimitedJSONParser]
+
+
+class TaskListCreateApi(TaskApiView):
+    pagination_class = LimitOffsetPagination
+
+    @extend_schema(
+        tags=["tasks"],
+        operation_id="tasks_list",
+        summary="List and search the caller's tasks",
+        description=docs.LIST_DESCRIPTION,
+        parameters=docs.LIST_PARAMETERS,
+        responses={200: docs.ok("One page of tasks.", docs.TaskPageSerializer), **docs.errors(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        queryset = selectors.task_list(user=request.user, filters=request.query_params)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response([task_representation(task) for task in page])
+
+    @extend_schema(
+        tags=["tasks"],
+        operation_id="tasks_create",
+        summary="Create a task",
+        description=docs.CREATE_DESCRIPTION,
+        parameters=[docs.IDEMPOTENCY_KEY],
+        request=TaskInputSerializer,
+        responses={
+            201: docs.ok(
+                "Created (or, with a repeated Idempotency-Key, the first response again). Headers: ETag, Location."
+            ),
+            **docs.errors(400, 401, 409, 413, 415, 422),
+        },
+        examples=docs.CREATE_EXAMPLES,
+    )
+    def post(self, request: Request) -> Response:
+        def perform() -> StoredResponse:
+            serializer = TaskInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            task = services.task_create(owner=request.user, **serializer.validated_data)
+            location = f"/api/v1/tasks/{task.id}/"
+            return StoredResponse(201, task_representation(task), {"ETag": task.etag, "Location": location})
+
+        result = run_idempotent(
+            user=request.user,
+            key=request.headers.get(HEADER),
+            scope="task_create",
+            fingerprint=request_fingerprint("POST", request.path, request.data),
+            perform=perform,
+        )
+        headers = {**result.headers, **({"Idempotent-Replayed": "true"} if result.replayed else {})}
+        return Response(result.body, status=result.status, headers=headers)
+
+
+class TaskDetailApi(TaskApiView):
+    @extend_schema(
+        tags=["tasks"],
+        operation_id="tasks_retrieve",
+        summary="Read one task",
+        description="The task with its reminders. The `ETag` header carries its version for `If-Match`.",
+        parameters=[docs.TASK_ID],
+        responses={200: docs.TASK_OK, **docs.errors(401, 404)},
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        return task_response(selectors.task_get(user=request.user, task_id=task_id))
+
+    @extend_schema(
+        tags=["tasks"],
+        operation_id="tasks_partial_update",
+        summary="Change some fields of a task",
+        description=docs.PATCH_DESCRIPTION,
+        parameters=[docs.TASK_ID, docs.IF_MATCH],
+        request=TaskInputSerializer(partial=True),
+        responses={
+            200: docs.TASK_OK,
+            **docs.errors(400, 401, 404, 412, 413, 415),
+        },
+        examples=docs.PATCH_EXAMPLES,
+    )
+    def patch(self, request: Request, task_id: str) -> Response:
+        return self._update(request, task_id, partial=True)
+
+    @extend_schema(
+        tags=["tasks"],
+        operation_id="tasks_update",
+        summary="Replace a task",
+        description=docs.PUT_DESCRIPTION,
+        parameters=[docs.TASK_ID, docs.IF_MATCH],
+        request=TaskInputSerializer,
+        responses={
+            200: docs.TASK_OK,
+            **docs.errors(400, 401, 404, 412, 413, 415),
+        },
+    )
+    def put(self, request: Request, task_id: str) -> Response:
+        return self._update(request, task_id, partial=False)
+
+    @extend_schema(
+        tags=["tasks"],
+        operation_id="tasks_destroy",
+        summary="Delete a task",
+        description="Deletes the task and cancels its pending reminders. `If-Match` guards against deleting a "
+        "version you have not seen (412).",
+        parameters=[docs.TASK_ID, docs.IF_MATCH],
+        responses={204: OpenApiResponse(description="Deleted."), **docs.errors(401, 404, 412)},
+    )
+    def delete(self, request: Request, task_id: str) -> Response:
+        task = selectors.task_get(user=request.user, task_id=task_id)
+        services.task_delete(task=task, expected_version=expected_version(request, task))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _update(self, request: Request, task_id: str, *, partial: bool) -> Response:
+        task = selectors.task_get(user=request.user, task_id=task_id)
+        version = expected_version(request, task)
+        if version is not None and version != task.version:
+            raise services.precondition_failed(task, version)
+        serializer = TaskInputSerializer(data=request.data, partial=partial, context={"timezone": task.timezone})
+        serializer.is_valid(raise_exception=True)
+        task = services.task_update(task=task, expected_version=version, **serializer.validated_data)
+        return task_response(task)
+
+
+class TaskCompleteApi(TaskApiView):
+    @extend_schema(
+        tags=["tasks"],
+        operation_id="tasks_complete",
+        summary="Mark a task completed",
+        description=docs.COMPLETE_DESCRIPTION,
+        parameters=[docs.TASK_ID],
+        request=None,
+        responses={200: docs.TASK_OK, **docs.errors(401, 404)},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        task = selectors.task_get(user=request.user, task_id=task_id)
+        return task_response(services.task_complete(task=task))
+
+
+class TaskReopenApi(TaskApiView):
+    @extend_schema(
+        tags=["tasks"],
+        operation_id="tasks_reopen",
+        summary="Reopen a completed task",
+        description=docs.REOPEN_DESCRIPTION,
+        parameters=[docs.TASK_ID],
+        request=None,
+        responses={200: docs.TASK_OK, **docs.errors(401, 404)},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        task = selectors.task_get(user=request.user, task_id=task_id)
+        return task_response(services.task_reopen(task=task))
+
+
+class TagListApi(TaskApiView):
+    pagination_class = LimitOffsetPagination
+
+    @extend_schema(
+        tags=["tags"],
+        operation_id="tags_list",
+        summary="The caller's tags with task counts",
+        description="Tags in use on the caller's tasks, by name, with how many tasks (and open tasks) carry each. "
+        "Filter tasks by tag with `GET /api/v1/tasks/?tag=<name>`.",
+        parameters=[docs.LIMIT, docs.OFFSET],
+        responses={200: docs.ok("One page of tags.", docs.TagPageSerializer), **docs.errors(401)},
+    )
+    def get(self, request: Request) -> Response:
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.tag_list_with_counts(user=request.user), request, view=self)
+        return paginator.get_paginated_response(
+            [{"name": tag.name, "task_count": tag.task_count, "open_task_count": tag.open_task_count} for tag in page]
+        )
