@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -16,6 +17,12 @@ class Series(models.Model):
 
     The tasks of a series point here (`Task.series`); `last_occurrence_id` is the newest generated
     task (a plain UUID: tasks are created after their series, and deleting one must not cascade).
+    Only that newest task (or the first, while `last_occurrence_id` is empty) continues the chain.
+
+    `anchor_at` is the start (RFC 5545 DTSTART) the current rule is expanded from: the first due
+    time, or the due time of the occurrence at which the rule or time zone last changed (a change
+    applies to "this and the following" occurrences). `anchor_number` is that occurrence's number
+    in the series, so a completion-mode COUNT counts from it.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -27,6 +34,8 @@ class Series(models.Model):
     last_occurrence_id = models.UUIDField(null=True, blank=True)
     last_due_at = models.DateTimeField(null=True, blank=True)
     generated_count = models.PositiveIntegerField(default=1, help_text="occurrences so far, the first included")
+    anchor_at = models.DateTimeField(null=True, blank=True, help_text="DTSTART of the current rule")
+    anchor_number = models.PositiveIntegerField(default=1, help_text="the occurrence number of anchor_at")
     ended = models.BooleanField(default=False)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, blank=True)
@@ -39,3 +48,7 @@ class Series(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} ({self.timezone})"
+
+    @property
+    def dtstart(self) -> datetime:
+        return self.anchor_at or self.first_due_at
