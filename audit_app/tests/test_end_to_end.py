@@ -1,0 +1,101 @@
+"""The whole path against the real broker and database: task services → outbox → relay →
+Kafka → `run_consumer audit` (child processes) → audit log → API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from audit_app.ingest import record_id
+from audit_app.models import AuditLog
+from kafka_bridge.envelope import CloudEvent
+from kafka_bridge.tests.kafka_helpers import produce
+from tasks_app import services as task_services
+from tests.fixtures import ManagedProcesses, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def start_pipeline(processes: ManagedProcesses) -> None:
+    consumer = processes.manage("audit-consumer", "run_consumer", "audit")
+    processes.manage("relay", "relay_outbox", "--loop")
+    log = Path(consumer.log_path)
+    wait_until(lambda: "partitions assigned" in log.read_text(), timeout=60, message="audit consumer assigned")
+
+
+def trail(task_id: Any, **filters: Any) -> list[tuple[str, str]]:
+    rows = AuditLog.objects.filter(task_id=task_id, **filters).order_by("occurred_at", "id")
+    return list(rows.values_list("event_type", "topic"))
+
+
+def test_a_tasks_life_appears_in_its_audit_trail_in_order_and_once(
+    kafka_topics: None, processes: ManagedProcesses, user: Any, api_client: Any
+) -> None:
+    start_pipeline(processes)
+
+    task = task_services.task_create(
+        owner=user,
+        title="Renew passport",
+        due_at=timezone.now() + timedelta(days=3),
+        reminders=[{"offset_minutes": 60}],
+    )
+    task = task_services.task_update(task=task, title="Renew passport and ID card")
+    task = task_services.task_complete(task=task)
+
+    expected_topics = {
+        "task-events": ["task.created", "task.updated", "task.completed"],
+        "task-updates": ["task.created", "task.updated", "task.completed"],
+        "reminders": ["reminder.scheduled", "reminder.cancelled"],
+    }
+    wait_until(lambda: len(trail(task.pk)) == 8, timeout=60, message="8 audit entries for the task")
+    for topic, types in expected_topics.items():
+        assert [event_type for event_type, _ in trail(task.pk, topic=topic)] == types
+
+    # Every entry carries the owner and the whole envelope; the owner sees the trail in the API.
+    entries = list(AuditLog.objects.filter(task_id=task.pk))
+    assert {entry.user_id for entry in entries} == {str(user.pk)}
+    assert all(entry.envelope["id"] == str(entry.event_id) for entry in entries)
+    response = api_client.get("/api/v1/audit/", {"task": str(task.pk), "topic": "task-events"})
+    assert [entry["type"] for entry in response.json()["results"]] == [
+        "task.completed",
+        "task.updated",
+        "task.created",
+    ]
+
+    # Redelivery of an event already stored, then a record that is not an event (the marker
+    # that the consumer got past the duplicate): the duplicate adds nothing.
+    created = AuditLog.objects.get(task_id=task.pk, topic="task-events", event_type="task.created")
+    event = CloudEvent.from_dict(created.envelope)
+    produce("task-events", key=str(task.pk), value=event.to_json(), headers={"ce_id": event.id})
+    produce("task-events", key=str(task.pk), value=b"not an event")
+    wait_until(
+        lambda: AuditLog.objects.filter(topic="task-events", event_type="", task_id=task.pk).exists(),
+        timeout=30,
+        message="the garbage record stored",
+    )
+    junk = AuditLog.objects.get(topic="task-events", event_type="", task_id=task.pk)
+    assert junk.event_id == record_id_of(junk)
+    assert bytes(junk.raw_value) == b"not an event"
+    assert AuditLog.objects.filter(event_id=event.id).count() == 2  # task-events and task-updates
+    assert len(trail(task.pk)) == 9
+
+
+def record_id_of(entry: AuditLog) -> Any:
+    from kafka_bridge.records import ConsumedRecord
+
+    return record_id(
+        ConsumedRecord(
+            topic=entry.topic,
+            partition=entry.kafka_partition,
+            offset=entry.kafka_offset,
+            key=None,
+            headers={},
+            value=None,
+            timestamp=None,
+            event=None,
+        )
+    )
