@@ -214,15 +214,18 @@ class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
         many=True,
         required=False,
         default=list,
-        max_length=REMINDERS_MAX,
         help_text=f"Up to {REMINDERS_MAX} reminders, each {{remind_at}} or {{offset_minutes}}. Replaces the task's "
         "pending reminders (unchanged ones keep their id).",
-        error_messages={"max_length": MESSAGES["reminders_too_many"]},
     )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         self.validate_keys(data)
         return super().to_internal_value(data)
+
+    def validate_reminders(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > REMINDERS_MAX:
+            raise serializers.ValidationError(MESSAGES["reminders_too_many"])
+        return value
 
     def validate_timezone(self, value: str) -> str:
         try:
