@@ -1,0 +1,100 @@
+"""The recurrence REST API: rule preview and a task's upcoming occurrences (DESIGN.md section 5)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recurrence_app.occurrences import preview
+from recurrence_app.rules import describe_rule
+from recurrence_app.selectors import task_upcoming_occurrences
+from recurrence_app.serializers import (
+    OccurrencesOutputSerializer,
+    OccurrencesQuerySerializer,
+    PreviewInputSerializer,
+    PreviewOutputSerializer,
+)
+from tasks_app.representations import isoformat
+from tasks_app.selectors import task_get
+
+_ERROR = OpenApiResponse(description='Validation error: `{"error": {"code", "message", "fields", "request_id"}}`.')
+
+
+class RecurrencePreviewApi(APIView):
+    @extend_schema(
+        operation_id="recurrence_preview",
+        tags=["recurrence"],
+        summary="Preview the occurrences of a recurrence rule",
+        description="Expands the rule in `timezone` on local wall-clock time (DST-safe) from `due_at`, the "
+        "first occurrence. Invalid rules get a message naming the wrong part in `fields.recurrence_rule`.",
+        request=PreviewInputSerializer,
+        responses={200: PreviewOutputSerializer, 400: _ERROR},
+        examples=[
+            OpenApiExample(
+                "every other week",
+                request_only=True,
+                value={
+                    "recurrence_rule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,TH;COUNT=8",
+                    "due_at": "2026-12-01T09:00:00+01:00",
+                    "timezone": "Europe/Berlin",
+                    "count": 3,
+                },
+            ),
+            OpenApiExample(
+                "every other week",
+                response_only=True,
+                value={
+                    "occurrences": [
+                        "2026-12-01T09:00:00+01:00",
+                        "2026-12-03T09:00:00+01:00",
+                        "2026-12-15T09:00:00+01:00",
+                    ],
+                    "text": "every 2 weeks on Tuesday and Thursday, 8 times",
+                    "ends": True,
+                    "recurrence_rule": "FREQ=WEEKLY;INTERVAL=2;COUNT=8;BYDAY=TU,TH",
+                },
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PreviewInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = preview(
+            rule=data["recurrence_rule"],
+            due_at=data["due_at"],
+            timezone_name=data["timezone"],
+            count=data["count"],
+            mode=data["recurrence_mode"],
+        )
+        return Response(
+            {
+                "occurrences": [isoformat(moment, moment.tzinfo) for moment in result.occurrences],
+                "text": result.text,
+                "ends": result.ends,
+                "recurrence_rule": data["recurrence_rule"],
+            }
+        )
+
+
+class TaskOccurrencesApi(APIView):
+    @extend_schema(
+        operation_id="task_occurrences",
+        tags=["recurrence"],
+        summary="The next occurrences of a recurring task",
+        description="The next `count` due times of the task's series after this task (each assumed completed "
+        "when due). Another user's task is a 404.",
+        parameters=[
+            OpenApiParameter("count", int, description="How many (1-100, default 10)."),
+        ],
+        responses={200: OccurrencesOutputSerializer, 400: _ERROR, 404: OpenApiResponse(description="No such task.")},
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        query = OccurrencesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        task = task_get(user=request.user, task_id=task_id)
+        moments = task_upcoming_occurrences(task=task, count=query.validated_data["count"])
+        text = describe_rule(task.series.rule) if moments and task.series is not None else ""
+        return Response({"occurrences": [isoformat(moment, moment.tzinfo) for moment in moments], "text": text})
