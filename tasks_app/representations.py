@@ -42,7 +42,8 @@ def _tags(task: Task) -> list[str]:
 
 
 def reminder_representation(reminder: Reminder, *, zone: ZoneInfo | None = None) -> dict[str, Any]:
-    """`{"id", "task_id", "remind_at", "offset_minutes", "status"}`, as the reminder signals carry."""
+    """`{"id", "task_id", "remind_at", "offset_minutes", "status", "fired_at", "late"}`, as the
+    reminder signals and events carry it."""
     if zone is None:
         zone = _zone(reminder.task.timezone)
     return {
@@ -51,6 +52,8 @@ def reminder_representation(reminder: Reminder, *, zone: ZoneInfo | None = None)
         "remind_at": isoformat(reminder.remind_at, zone),
         "offset_minutes": reminder.offset_minutes,
         "status": reminder.status,
+        "fired_at": isoformat(reminder.fired_at),
+        "late": reminder.late,
     }
 
 

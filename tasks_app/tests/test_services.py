@@ -38,7 +38,7 @@ def test_create_sends_task_created_and_reminder_scheduled_with_documented_kwargs
     assert created["task"]["due_at"].endswith("+01:00") or created["task"]["due_at"].endswith("+02:00")
     reminder = sent.of("reminder_scheduled")[0]
     assert set(reminder) == {"task_id", "user_id", "reminder", "task"}
-    assert set(reminder["reminder"]) == {"id", "task_id", "remind_at", "offset_minutes", "status"}
+    assert set(reminder["reminder"]) == {"id", "task_id", "remind_at", "offset_minutes", "status", "fired_at", "late"}
     assert all(inside for _, _, inside in sent.calls)
 
 
