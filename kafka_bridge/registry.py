@@ -67,25 +67,34 @@ CONSUMERS: dict[str, ConsumerDefinition] = {
     )
 }
 
-# Test-only consumers (kafka_bridge/tests/handlers.py), so that `run_consumer` child processes of
-# the test suite can run handlers with controlled failures. Never set in production.
-if os.environ.get("KAFKA_BRIDGE_TEST_CONSUMERS") == "1":
-    _test_topics = tuple(os.environ.get("KAFKA_BRIDGE_TEST_TOPICS", "bridge-test").split(","))
+
+def register_test_consumers() -> None:
+    """Test-only consumers (handlers in kafka_bridge/tests/handlers.py), so that `run_consumer`
+    child processes of the test suite run handlers with controlled failures. Registered when
+    KAFKA_BRIDGE_TEST_CONSUMERS=1 (never in production) and when the test handlers are imported.
+    Topic and group default to `bridge-test-<TEST_RUN_ID>`."""
+    default = f"bridge-test-{os.environ.get('TEST_RUN_ID', 'local')}"
+    topics = tuple(os.environ.get("KAFKA_BRIDGE_TEST_TOPICS", default).split(","))
+    group = os.environ.get("KAFKA_BRIDGE_TEST_GROUP", default)
     CONSUMERS["bridge-test"] = ConsumerDefinition(
         name="bridge-test",
-        group_id=os.environ.get("KAFKA_BRIDGE_TEST_GROUP", "bridge-test"),
-        topics=_test_topics,
+        group_id=group,
+        topics=topics,
         handler_modules=("kafka_bridge.tests.handlers",),
         max_attempts=3,
     )
     CONSUMERS["bridge-test-batch"] = ConsumerDefinition(
         name="bridge-test-batch",
-        group_id=os.environ.get("KAFKA_BRIDGE_TEST_GROUP", "bridge-test") + "-batch",
-        topics=_test_topics,
+        group_id=f"{group}-batch",
+        topics=topics,
         handler_modules=("kafka_bridge.tests.handlers",),
         dead_letter=False,
         batch=True,
     )
+
+
+if os.environ.get("KAFKA_BRIDGE_TEST_CONSUMERS") == "1":
+    register_test_consumers()
 
 EventHandler = Callable[[Any], None]
 BatchHandler = Callable[[list[Any]], None]

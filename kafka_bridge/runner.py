@@ -153,10 +153,14 @@ class ConsumerRunner:
         logger.info("consumer started", extra=self._log(topics=list(self.definition.topics)))
         try:
             while not self.stop.is_set():
-                messages = self.consumer.consume(num_messages=self.max_batch, timeout=self.poll_timeout)
-                if messages:
-                    close_old_connections()
-                    self._process(messages)
+                # consume(n, timeout) waits for n records or the whole timeout: wait for the first
+                # record only, then take what has already been fetched.
+                first = self.consumer.poll(self.poll_timeout)
+                if first is None:
+                    continue
+                messages = [first, *self.consumer.consume(num_messages=self.max_batch - 1, timeout=0)]
+                close_old_connections()
+                self._process(messages)
         finally:
             self.consumer.close()  # leaves the group at once, so the partitions move without waiting
             logger.info("consumer stopped", extra=self._log())

@@ -20,8 +20,11 @@ from django.db import transaction
 
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.errors import PermanentError, TransientError
-from kafka_bridge.registry import batch_handler, event_handler
+from kafka_bridge.registry import CONSUMERS, batch_handler, event_handler, register_test_consumers
 from kafka_bridge.schemas import EVENT_TYPES
+
+if "bridge-test" not in CONSUMERS:
+    register_test_consumers()
 
 PREFIX = f"kafka-bridge-test:{os.environ.get('TEST_RUN_ID', 'local')}"
 

@@ -1,0 +1,33 @@
+"""`manage.py kafka_topics`: create missing topics and their DLQs, then verify and print them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from kafka_bridge.config import client_config
+from kafka_bridge.topics import all_topic_names, ensure_topics
+
+
+class Command(BaseCommand):
+    help = "Create the Kafka topics (and DLQs) if missing, then verify partitions and replication."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        status = ensure_topics()
+        metadata = AdminClient(client_config()).list_topics(timeout=15)
+        problems = []
+        for name in all_topic_names():
+            topic = metadata.topics.get(name)
+            if topic is None or topic.error is not None:
+                problems.append(f"{name}: missing")
+                continue
+            partitions = len(topic.partitions)
+            replicas = min((len(p.replicas) for p in topic.partitions.values()), default=0)
+            self.stdout.write(f"{name}: {status.get(name, 'exists')}, {partitions} partitions, replication {replicas}")
+            if partitions < settings.KAFKA_TOPIC_PARTITIONS:
+                problems.append(f"{name}: {partitions} partitions, expected {settings.KAFKA_TOPIC_PARTITIONS}")
+        if problems:
+            raise CommandError("; ".join(problems))
