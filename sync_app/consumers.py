@@ -175,7 +175,13 @@ class SyncConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame: dict[str, Any]) -> None:
         if self.closing:
             return
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        try:
+            await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        except OSError:
+            # The peer is gone (servers raise an OSError subclass); the disconnect event that
+            # follows cleans up. Nothing more is sent meanwhile.
+            self.closing = True
+            return
         FRAMES_SENT.labels(frame["type"]).inc()
 
     async def close_with(self, code: int, reason: str) -> None:

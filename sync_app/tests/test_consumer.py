@@ -16,6 +16,7 @@ from django.utils import timezone
 from redis.asyncio import Redis
 
 from sync_app.groups import user_group
+from sync_app.metrics import FRAMES_SENT, OPEN_CONNECTIONS
 from sync_app.protocol import layer_update_message
 from sync_app.selectors import sync_position
 from sync_app.services import sync_updates_prune
@@ -330,5 +331,26 @@ def test_another_users_updates_never_arrive(user, other_user):
             assert await comm.receive_nothing(timeout=0.3)
         finally:
             await comm.disconnect()
+
+    run(scenario)
+
+
+def test_open_connections_and_frames_sent_are_measured(user):
+    def frames(frame_type: str) -> float:
+        return FRAMES_SENT.labels(frame_type)._value.get()
+
+    async def scenario():
+        open_before, ready_before, pongs_before = OPEN_CONNECTIONS._value.get(), frames("ready"), frames("pong")
+        comm = communicator(f"token={token_for(user)}")
+        assert (await comm.connect())[0]
+        try:
+            await receive_until(comm, "ready")
+            await comm.send_json_to({"type": "ping"})
+            await receive_until(comm, "pong")
+            assert OPEN_CONNECTIONS._value.get() == open_before + 1
+            assert (frames("ready"), frames("pong")) == (ready_before + 1, pongs_before + 1)
+        finally:
+            await comm.disconnect()
+        assert OPEN_CONNECTIONS._value.get() == open_before
 
     run(scenario)
