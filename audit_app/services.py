@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import DatabaseError, DataError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from audit_app import partitions
 from audit_app.ingest import COLUMNS, AuditRow, degraded, record_to_row
@@ -15,37 +16,37 @@ from kafka_bridge.records import ConsumedRecord
 
 logger = logging.getLogger(__name__)
 
-# One statement for the whole batch: each column travels as one array parameter, so the
-# statement is the same whatever the batch size (no parameter-count limit, one plan).
-_ARRAY_TYPES = (
-    "uuid[]",
-    "text[]",
-    "integer[]",
-    "bigint[]",
-    "text[]",
-    "text[]",
-    "uuid[]",
-    "text[]",
-    "timestamptz[]",
-    "text[]",
-    "text[]",
-    "bytea[]",
-    "text[]",
-)
+# The batch travels by COPY into a session-local staging table, then ONE statement moves it into
+# the log, skipping events already stored. Measured side by side (audit_app/tests/
+# test_insert_throughput.py): as fast as a raw COPY into audit_log and faster than executemany or
+# a multi-array unnest INSERT, whose client-side quoting of large arrays costs more than the insert.
+_STAGING = "audit_incoming"
+_STAGING_DDL = f"""
+    CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (
+        event_id uuid, topic text, kafka_partition integer, kafka_offset bigint, event_type text,
+        user_id text, task_id uuid, correlation_id text, occurred_at timestamptz, envelope jsonb,
+        headers jsonb, raw_value bytea, error text
+    ) ON COMMIT DELETE ROWS
+"""
+_COLUMN_LIST = ", ".join(COLUMNS)
+_COPY = f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN"
 _INSERT = f"""
-    INSERT INTO audit_log ({", ".join(COLUMNS)})
-    SELECT event_id, topic, kafka_partition, kafka_offset, event_type, user_id, task_id,
-           correlation_id, occurred_at, envelope::jsonb, headers::jsonb, raw_value, error
-    FROM unnest({", ".join(f"%s::{array_type}" for array_type in _ARRAY_TYPES)})
-        AS batch ({", ".join(COLUMNS)})
+    INSERT INTO audit_log ({_COLUMN_LIST})
+    SELECT {_COLUMN_LIST} FROM {_STAGING}
     ON CONFLICT (event_id, topic, occurred_at) DO NOTHING
 """  # noqa: S608 - only our constants are formatted in
 
 
-def _insert(cursor, rows: Sequence[AuditRow]) -> int:
-    columns = [[getattr(row, name) for row in rows] for name in COLUMNS]
-    cursor.execute(_INSERT, columns)
-    return cursor.rowcount
+def _insert(cursor: CursorWrapper, rows: Sequence[AuditRow]) -> int:
+    """Stage `rows` with COPY and insert them with one INSERT … SELECT; returns the rows added."""
+    with connection.wrap_database_errors:  # raw psycopg calls below: map errors like the ORM does
+        cursor.execute(_STAGING_DDL)
+        cursor.execute(f"TRUNCATE {_STAGING}")  # the fallback path stages several times per transaction
+        with cursor.cursor.copy(_COPY) as copy:
+            for row in rows:
+                copy.write_row(tuple(getattr(row, name) for name in COLUMNS))
+        cursor.execute(_INSERT)
+        return cursor.rowcount
 
 
 def audit_records_store(*, records: Sequence[ConsumedRecord]) -> int:
