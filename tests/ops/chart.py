@@ -171,6 +171,18 @@ CUSTOM_RESOURCE_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+def production_consumers() -> dict[str, Any]:
+    """The registry's consumers without the test-only ones (handlers under a `tests` package),
+    which other tests register in this process and the image never ships."""
+    from kafka_bridge.registry import CONSUMERS
+
+    return {
+        name: definition
+        for name, definition in CONSUMERS.items()
+        if not any(".tests." in module for module in definition.handler_modules)
+    }
+
+
 def load_values(path: Path) -> dict[str, Any]:
     return helm.values_from_yaml(path.read_text())
 

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from kafka_bridge.registry import CONSUMERS
+from tests.ops.chart import production_consumers
 
 ROOT = Path(__file__).resolve().parents[2]
+CONSUMERS = production_consumers()
 COMPOSE_FILE = ROOT / "docker" / "compose.yaml"
 ROLES = {"web": ["web"], "worker": ["worker"], "beat": ["beat"], "relay": ["relay"]} | {
     f"consumer-{name}": ["consumer", name] for name in CONSUMERS

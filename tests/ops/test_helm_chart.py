@@ -8,7 +8,6 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from kafka_bridge.registry import CONSUMERS
 from tests.ops.chart import (
     CHART,
     KUBERNETES_VERSIONS,
@@ -16,11 +15,13 @@ from tests.ops.chart import (
     RELEASE,
     by_kind,
     load_values,
+    production_consumers,
     render,
     render_values,
     validate_manifest,
 )
 
+CONSUMERS = production_consumers()
 VALUE_FILES = {"default": None, "production": PRODUCTION_VALUES}
 ROLES = ["web", "worker", "beat", "relay", *(f"consumer-{name}" for name in CONSUMERS)]
 
