@@ -140,6 +140,10 @@ def series_generate_next(*, completed_task: Task) -> Task | None:
         return None
     if Task.objects.filter(previous_occurrence=task).exists():
         return None
+    if series.generated_count == series.anchor_number and task.due_at != series.dtstart:
+        # The occurrence the rule starts from was moved before anything followed it (a corrected
+        # due time): the series starts from where it is now.
+        series.anchor_at = task.due_at
 
     following = next_occurrence(
         rule=series.rule,
@@ -151,6 +155,7 @@ def series_generate_next(*, completed_task: Task) -> Task | None:
         occurrence_number=series.generated_count - series.anchor_number + 2,
     )
     if following.due_at is None:
+        series.save(update_fields=["anchor_at"])
         _end(series, following.end_reason)
         return None
 
@@ -177,7 +182,7 @@ def series_generate_next(*, completed_task: Task) -> Task | None:
 
     series.last_occurrence_id, series.last_due_at = created.id, created.due_at
     series.generated_count += 1  # the row is locked: no lost update
-    series.save(update_fields=["last_occurrence_id", "last_due_at", "generated_count", "updated_at"])
+    series.save(update_fields=["anchor_at", "last_occurrence_id", "last_due_at", "generated_count", "updated_at"])
     return created
 
 

@@ -204,6 +204,19 @@ def test_a_rule_change_applies_from_the_current_occurrence(user: Any) -> None:
 
 
 @pytest.mark.django_db
+def test_moving_the_first_occurrence_before_completing_moves_the_series(user: Any) -> None:
+    task = recurring(user, rule="FREQ=WEEKLY")
+    moved = task.due_at + timedelta(days=1, hours=1)
+    task = task_services.task_update(task=task, due_at=moved)
+    created = series_generate_next(completed_task=complete(task, at=moved))
+    assert created.due_at == moved + timedelta(weeks=1)
+    # A later occurrence moved by the user is a one-off: the series keeps its own days.
+    later = task_services.task_update(task=created, due_at=created.due_at + timedelta(days=2))
+    third = series_generate_next(completed_task=complete(later, at=later.due_at))
+    assert third.due_at == moved + timedelta(weeks=2)
+
+
+@pytest.mark.django_db
 def test_a_cleared_rule_stops_the_series(user: Any) -> None:
     task = recurring(user)
     task = task_services.task_update(task=task, recurrence_rule="")
