@@ -76,7 +76,10 @@ def expand(rule: Rule | str, *, dtstart: datetime, timezone_name: str) -> Iterat
     for local in parsed.to_rrule(start_local):
         if parsed.count is not None and produced >= parsed.count:
             return
-        instant = localize(local, zone)
+        try:
+            instant = localize(local, zone)
+        except OverflowError:  # the end of the calendar (year 9999) in this zone
+            return
         if instant <= last:  # dtstart itself, or a gap time folded onto an instant already given
             continue
         if not _within_until(parsed, local, instant, zone):

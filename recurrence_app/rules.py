@@ -30,6 +30,7 @@ PRESETS = {
 }
 MAX_RULE_LENGTH = 500
 MAX_INTERVAL = 1000
+MAX_YEARLY_INTERVAL = 100
 MAX_COUNT = 10000
 
 FREQUENCIES = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY")
@@ -313,9 +314,11 @@ def parse_rule(text: str) -> Rule:
         raise RuleError(f"FREQ={freq} is not supported: the shortest period is HOURLY.")
     if freq not in FREQUENCIES:
         raise RuleError(f"FREQ must be one of {', '.join(FREQUENCIES)}, not {freq!r}.")
+    # Yearly periods of more than a century would outrun the 400-year emptiness probe.
+    max_interval = MAX_YEARLY_INTERVAL if freq == "YEARLY" else MAX_INTERVAL
     rule = Rule(
         freq=freq,
-        interval=_int("INTERVAL", parts["INTERVAL"], 1, MAX_INTERVAL) if "INTERVAL" in parts else 1,
+        interval=_int("INTERVAL", parts["INTERVAL"], 1, max_interval) if "INTERVAL" in parts else 1,
         count=_int("COUNT", parts["COUNT"], 1, MAX_COUNT) if "COUNT" in parts else None,
         until=_until(parts["UNTIL"]) if "UNTIL" in parts else None,
         byday=_byday(parts["BYDAY"]) if "BYDAY" in parts else (),
@@ -367,7 +370,11 @@ def _check_not_empty(rule: Rule, dtstart: datetime) -> None:
     (seconds of CPU). Probing from a 400-year-equivalent start bounds that scan and finds any
     rule whose BY… parts and INTERVAL exclude each other for this start."""
     probe_start = _shifted_towards_maxyear(dtstart)
-    if rule.to_rrule(probe_start).after(probe_start) is None:
+    try:
+        found = rule.to_rrule(probe_start).after(probe_start)
+    except OverflowError:  # dateutil stepping past year 9999
+        found = None
+    if found is None:
         raise RuleError(
             "The rule never produces an occurrence after the first one: its BYMONTH, BYWEEKNO, BYYEARDAY, "
             "BYMONTHDAY, BYDAY and INTERVAL parts exclude each other for this start."

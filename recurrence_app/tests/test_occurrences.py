@@ -273,6 +273,11 @@ def test_until_is_inclusive_in_utc_or_local_time(until: str, last: str) -> None:
     assert moments[-1].isoformat() == last
 
 
+def test_expansion_stops_at_the_end_of_the_calendar() -> None:
+    moments = first("FREQ=HOURLY", datetime(9999, 12, 31, 20, tzinfo=UTC), "Etc/GMT-1", 10)
+    assert 1 <= len(moments) < 10
+
+
 def test_until_before_the_start_leaves_only_the_start() -> None:
     moments = first("FREQ=DAILY;UNTIL=20250101", datetime(2026, 1, 1, 9, tzinfo=UTC), "UTC", 10)
     assert len(moments) == 1

@@ -133,6 +133,7 @@ def test_yearly_preset_on_a_leap_day_falls_back_to_28_february() -> None:
         ("FREQ=DAILY;INTERVAL=0", "INTERVAL must be a whole number from 1"),
         ("FREQ=DAILY;INTERVAL=two", "INTERVAL must be a whole number"),
         ("FREQ=DAILY;INTERVAL=1001", "INTERVAL must be a whole number from 1 to 1000"),
+        ("FREQ=YEARLY;INTERVAL=101", "INTERVAL must be a whole number from 1 to 100"),
         ("FREQ=DAILY;COUNT=0", "COUNT must be a whole number from 1"),
         ("FREQ=DAILY;COUNT=-3", "COUNT must be a whole number"),
         ("FREQ=DAILY;UNTIL=tomorrow", "UNTIL must be a date"),
