@@ -155,6 +155,27 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook_with_the_full_conf
     assert {e["name"]: e["value"] for e in container["env"]} == config
 
 
+@pytest.mark.parametrize(
+    "values", [{}, {"secrets": {"existingSecret": "", "create": True, "data": {"SECRET_KEY": "k" * 50}}}]
+)
+def test_the_migrations_hook_needs_nothing_that_the_release_creates_after_it(values: dict[str, Any]) -> None:
+    """A pre-install hook runs before the release's ordinary objects exist: its pod must not need
+    the release's ServiceAccount, ConfigMap or (unless it is an earlier hook) Secret."""
+    manifests = render_values(values)
+    hooks = {m["kind"]: m for m in manifests if "helm.sh/hook" in m["metadata"].get("annotations", {})}
+    job = hooks["Job"]
+    created_later = {(m["kind"], m["metadata"]["name"]) for m in manifests if m not in hooks.values()}
+    spec = pod_spec(job)
+    needed = {("ServiceAccount", spec["serviceAccountName"])}
+    for source in spec["containers"][0].get("envFrom", []):
+        needed |= {("ConfigMap", ref["name"]) for ref in [source.get("configMapRef")] if ref}
+        needed |= {("Secret", ref["name"]) for ref in [source.get("secretRef")] if ref}
+    assert not needed & created_later
+    if "Secret" in hooks:
+        weight = int(hooks["Secret"]["metadata"]["annotations"]["helm.sh/hook-weight"])
+        assert weight < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+
+
 def test_web_scales_with_an_hpa_that_owns_the_replica_count() -> None:
     manifests = render()
     (hpa,) = by_kind(manifests, "HorizontalPodAutoscaler").values()

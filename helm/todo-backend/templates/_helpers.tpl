@@ -139,9 +139,12 @@ readinessProbe:
   failureThreshold: {{ $p.readiness.failureThreshold }}
 {{- end -}}
 
-{{/* Pod-level fields shared by every role (everything but `containers`). */}}
+{{/* Pod-level fields shared by every role (everything but `containers`): dict(root,
+     serviceAccountName). */}}
 {{- define "todo.podCommon" -}}
-serviceAccountName: {{ include "todo.serviceAccountName" . }}
+{{- $sa := .serviceAccountName -}}
+{{- with .root -}}
+serviceAccountName: {{ $sa }}
 automountServiceAccountToken: false
 enableServiceLinks: false
 {{- with .Values.imagePullSecrets }}
@@ -169,6 +172,7 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end -}}
 {{- end -}}
 
 {{/* Container fields shared by every role. */}}
@@ -228,7 +232,7 @@ spec:
       annotations:
         {{- include "todo.podAnnotations" $root | nindent 8 }}
     spec:
-      {{- include "todo.podCommon" $root | nindent 6 }}
+      {{- include "todo.podCommon" (dict "root" $root "serviceAccountName" (include "todo.serviceAccountName" $root)) | nindent 6 }}
       terminationGracePeriodSeconds: {{ .terminationGracePeriodSeconds }}
       {{- with $root.Values.topologySpreadConstraints }}
       topologySpreadConstraints:
