@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from core.errors import ApplicationError
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.errors import PermanentError
 from kafka_bridge.registry import event_handler
@@ -31,6 +32,9 @@ def handle_task_completed(event: CloudEvent) -> None:
     task = Task.objects.filter(pk=task_id).first()
     if task is None or task.series_id is None:
         return
-    created = series_generate_next(completed_task=task)
+    try:
+        created = series_generate_next(completed_task=task)
+    except ApplicationError as exc:  # the tasks services refused the copy: retrying cannot help
+        raise PermanentError(f"next occurrence of task {task.id} rejected: {exc.message} {exc.fields or ''}") from exc
     if created is not None:
         logger.info("recurrence: created the next occurrence %s after task %s", created.id, task.id)
