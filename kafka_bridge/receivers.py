@@ -97,24 +97,25 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def record_event(event: CloudEvent, topics: tuple[str, ...]) -> list[OutboxEvent]:
-    """Write `event` to the outbox, one row per topic, in the caller's transaction, and wake the
-    relay once that transaction commits. Record key: the event's subject (the task id)."""
+def outbox_rows(event: CloudEvent, topics: tuple[str, ...]) -> list[OutboxEvent]:
+    """The unsaved outbox rows of `event`: one per topic, keyed by the subject (the task id),
+    with the `ce_id`, `ce_type` and `correlation_id` headers."""
     headers = {"ce_id": event.id, "ce_type": event.type}
     if event.correlationid:
         headers["correlation_id"] = event.correlationid
     value = event.to_dict()
-    rows = OutboxEvent.objects.bulk_create(
+    return [
         OutboxEvent(
-            event_id=event.id,
-            event_type=event.type,
-            topic=topic,
-            key=event.subject,
-            value=value,
-            headers=headers,
+            event_id=event.id, event_type=event.type, topic=topic, key=event.subject, value=value, headers=headers
         )
         for topic in topics
-    )
+    ]
+
+
+def record_event(event: CloudEvent, topics: tuple[str, ...]) -> list[OutboxEvent]:
+    """Write `event` to the outbox, one row per topic, in the caller's transaction, and wake the
+    relay once that transaction commits. Record key: the event's subject (the task id)."""
+    rows = OutboxEvent.objects.bulk_create(outbox_rows(event, topics))
     for topic in topics:
         metrics.EVENTS_RECORDED.labels(topic, event.type).inc()
     _wake_relay_on_commit()
