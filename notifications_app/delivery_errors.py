@@ -36,8 +36,18 @@ def _smtp_code_is_transient(code: int | None) -> bool:
     return not (code is not None and 500 <= code < 600)
 
 
+def _reply_text(message: bytes | str) -> str:
+    return message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+
+
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or repr(exc)
+    """The error as an operator reads it: SMTP replies as `code text`."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        text = "; ".join(f"{rcpt}: {code} {_reply_text(msg)}" for rcpt, (code, msg) in exc.recipients.items())
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        text = f"{exc.smtp_code} {_reply_text(exc.smtp_error)}"
+    else:
+        text = str(exc).strip() or repr(exc)
     return f"{type(exc).__name__}: {text}"[:2000]
 
 

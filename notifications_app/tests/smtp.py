@@ -25,7 +25,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
-    received_at: float
+    received_at: float  # time.time(), comparable with database timestamps
     message: EmailMessage = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,7 +59,7 @@ class ScriptedHandler:
         with self._lock:
             reply = self._replies[stage].pop(0) if self._replies[stage] else None
             if reply:
-                self.replies_given.append((time.monotonic(), stage, reply))
+                self.replies_given.append((time.time(), stage, reply))
             return reply
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
@@ -80,7 +80,7 @@ class ScriptedHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
-            self.data_arrivals.append(time.monotonic())
+            self.data_arrivals.append(time.time())
         while self._hold.is_set():
             await asyncio.sleep(0.02)
         reply = self._scripted("DATA")
@@ -88,7 +88,7 @@ class ScriptedHandler:
             return reply
         raw = envelope.original_content or envelope.content
         with self._lock:
-            self.messages.append(ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), raw, time.monotonic()))
+            self.messages.append(ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), raw, time.time()))
         return "250 OK: queued"
 
 
@@ -120,6 +120,16 @@ class SMTPTestServer:
 
     def script(self, stage: str, *replies: str) -> None:
         self.handler.script(stage, *replies)
+
+    def reset(self) -> None:
+        """Forget received messages and scripted replies (between tests sharing the server)."""
+        with self.handler._lock:
+            self.handler.messages.clear()
+            self.handler.replies_given.clear()
+            self.handler.data_arrivals.clear()
+            for replies in self.handler._replies.values():
+                replies.clear()
+        self.release_data()
 
     def hold_data(self) -> None:
         self.handler._hold.set()

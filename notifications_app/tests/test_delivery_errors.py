@@ -80,9 +80,10 @@ def test_recipients_refused_is_permanent_only_when_every_refusal_is_5xx() -> Non
 
 
 def test_failure_reason_names_the_error_and_the_server_reply() -> None:
-    reason = classify_send_error(smtplib.SMTPDataError(554, b"rejected as spam")).reason
-    assert "SMTPDataError" in reason
-    assert "554" in reason
+    reason = classify_send_error(smtplib.SMTPDataError(554, b"5.7.1 rejected as spam")).reason
+    assert reason == "SMTPDataError: 554 5.7.1 rejected as spam"
+    refused = smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"5.1.1 no such user")})
+    assert classify_send_error(refused).reason == "SMTPRecipientsRefused: a@example.com: 550 5.1.1 no such user"
 
 
 def test_retry_delay_is_full_jitter_under_an_exponential_ceiling() -> None:

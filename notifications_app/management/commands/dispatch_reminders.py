@@ -40,6 +40,9 @@ class Command(BaseCommand):
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: stop.set())
         total = 0
+        if options["loop"]:
+            self.stdout.write(f"dispatching due reminders every {options['interval']} s", ending="\n")
+            self.stdout.flush()
         while not stop.is_set():
             close_old_connections()
             fired = reminders_dispatch_due(limit=options["limit"])
