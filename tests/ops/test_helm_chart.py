@@ -113,6 +113,8 @@ def test_web_is_probed_on_health_endpoints_and_other_roles_on_their_metrics_port
             # The kubelet and Prometheus address the pod by IP: Django must accept that Host.
             assert env["ALLOWED_HOSTS"]["value"].endswith(",$(POD_IP)")
             assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+            # Still serving while the Service and the ingress drop the endpoint.
+            assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
         else:
             assert container["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
             assert env["METRICS_PORT"]["value"] == "9100"

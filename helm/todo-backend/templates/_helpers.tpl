@@ -277,6 +277,11 @@ spec:
               protocol: TCP
             {{- end }}
           {{- if .http }}
+          # Keep serving while the endpoint removal reaches the Service and the ingress, then stop.
+          lifecycle:
+            preStop:
+              exec:
+                command: ["sleep", "5"]
           {{- include "todo.probes" (dict "root" $root "path" "/healthz" "readinessPath" "/readyz" "port" "http") | nindent 10 }}
           {{- else }}
           {{- include "todo.probes" (dict "root" $root "path" "/metrics" "port" "metrics") | nindent 10 }}
