@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from recurrence_app.rules import PRESETS, RuleError, describe_rule, parse_rule, validate_rule
@@ -217,6 +217,8 @@ _weekday = st.sampled_from(["MO", "TU", "WE", "TH", "FR", "SA", "SU"])
 def test_normalised_rules_parse_back_to_the_same_rule(
     freq: str, interval: int, days: list[str], count: int | None
 ) -> None:
+    # Every 7th day from a Monday is always a Monday: a rule without MO is rightly refused.
+    assume(not (freq == "DAILY" and interval % 7 == 0 and "MO" not in days))
     text = f"FREQ={freq};INTERVAL={interval};BYDAY={','.join(days)}" + (f";COUNT={count}" if count else "")
     normalised = validate_rule(text, dtstart=datetime(2026, 1, 5, 9))
     assert parse_rule(normalised) == parse_rule(text)
