@@ -92,6 +92,7 @@ class ManagedProcesses:
     def __init__(self, name_prefix: str) -> None:
         self.name_prefix = name_prefix
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.worker_count = 0
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -107,6 +108,10 @@ class ManagedProcesses:
         return self.start(name, [sys.executable, "manage.py", *command], env)
 
     def celery_worker(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A real worker on this run's queue. Its node name is unique: two workers with the same
+        name on one RabbitMQ fight over the node's control (pidbox) queue and one crashes."""
+        self.worker_count += 1
+        node = f"test-{os.environ['TEST_RUN_ID']}-{os.getpid()}-{self.worker_count}@%h"
         return self.start(
             "celery-worker",
             [
@@ -123,6 +128,8 @@ class ManagedProcesses:
                 settings.CELERY_TASK_DEFAULT_QUEUE,
                 "--without-gossip",
                 "--without-mingle",
+                "-n",
+                node,
                 "-l",
                 "INFO",
                 *extra,
