@@ -21,14 +21,17 @@ ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINTS = ROOT / "docker" / "entrypoint"
 STARTUP_TIMEOUT = 40.0
 
-# Roles that write nothing need only the test database to exist (`django_db_setup`), which spares
-# them the flush of every table that a transactional test costs; beat and relay write rows.
-uses_test_database = pytest.mark.usefixtures("django_db_setup")
+# Children connect to the run's test database (subprocess_env). Roles that write nothing need no
+# transactional test, which spares them the flush of every table at teardown; beat and relay
+# write rows, so their tests are transactional.
+uses_test_database = pytest.mark.django_db
 writes_to_test_database = pytest.mark.django_db(transaction=True)
 
 
 def role_env(**extra: str) -> dict[str, str]:
     env = subprocess_env(**extra)
+    # Never the developer's database: only a test with database access sees the test one.
+    assert env["DATABASE_URL"].endswith("/" + os.environ["TEST_DATABASE_NAME"]), env["DATABASE_URL"]
     # In the image the venv is on PATH; here it is the one running the tests.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
@@ -58,6 +61,13 @@ def serving(process: subprocess.Popen[bytes], url: str) -> tuple[int, str] | Non
     if process.poll() is not None:
         pytest.fail(f"{url}: the process exited with {process.returncode}; see {process.log_path}")  # type: ignore[attr-defined]
     return get(url)
+
+
+def healthcheck(**env: str) -> subprocess.CompletedProcess[str]:
+    """The image's HEALTHCHECK command with this environment."""
+    return subprocess.run(
+        [str(ENTRYPOINTS / "healthcheck")], env=role_env(**env), capture_output=True, text=True, timeout=30, check=False
+    )
 
 
 def log_text(process: subprocess.Popen[bytes]) -> str:
@@ -90,6 +100,11 @@ def test_web_serves_health_readiness_and_metrics_in_production_mode(
     # uvicorn's own lines are JSON too (docker/uvicorn-logging.json).
     uvicorn_lines = [json.loads(line) for line in log_text(process).splitlines() if '"logger": "uvicorn' in line]
     assert any("Uvicorn running" in line["message"] for line in uvicorn_lines)
+    # The image's HEALTHCHECK: web's /healthz when no METRICS_PORT is set.
+    assert healthcheck(PORT=str(port)).returncode == 0
+    dead = healthcheck(PORT=str(free_port()))
+    assert dead.returncode == 1
+    assert "unhealthy" in dead.stderr
 
 
 @uses_test_database
@@ -106,6 +121,8 @@ def test_worker_consumes_jobs_and_serves_metrics(processes: ManagedProcesses) ->
         lambda: f"celery.accumulate[{result.id}] succeeded" in log_text(process), 20, 0.2, "the job to be consumed"
     )
     assert "concurrency: 8 (thread)" in log_text(process)
+    # The image's HEALTHCHECK: the metrics port when METRICS_PORT is set.
+    assert healthcheck(METRICS_PORT=str(port)).returncode == 0
 
 
 @writes_to_test_database
