@@ -47,7 +47,12 @@ def notification_create_for_reminder(
     *, user_id: Any, task: dict[str, Any], reminder: dict[str, Any], channel: str = NotificationChannel.EMAIL
 ) -> tuple[Notification, bool]:
     """The one notification of `reminder` on `channel` (created if new, with its send job enqueued
-    on commit). A user without an e-mail address gets a `skipped` record and no job."""
+    on commit). A user without an e-mail address gets a `skipped` record and no job.
+
+    A `reminder.due` for a reminder whose notification is already dead is an operator's request
+    to try again (a record redriven from `reminders.dlq`, see DESIGN.md section 6): the dead
+    notification is requeued with fresh attempts and its original Message-ID. For any other
+    existing notification it changes nothing."""
     if not isinstance(task, dict) or not isinstance(reminder, dict):
         raise InvalidReminder("the event needs a task and a reminder object")
     reminder_id = _uuid(reminder.get("id"), "reminder.id")
@@ -72,6 +77,9 @@ def notification_create_for_reminder(
     )
     if created and has_address:
         _enqueue_send(notification.id)
+    elif not created and notification.status == NotificationStatus.DEAD:
+        notification_requeue(notification_id=notification.id)
+        notification.refresh_from_db()
     return notification, created
 
 

@@ -10,6 +10,16 @@ in a transaction. The claim leases the record (`sending` until `lease_expires_at
   job (acks late) or the stale-work sweep sends it again, with the same Message-ID. That repeat
   can reach the recipient twice only if the kill fell between the server's acceptance and the
   commit of `sent`.
+
+A dead notification (permanent failure, or attempts exhausted) sends `reminder_failed`, which
+kafka_bridge records on `reminders` and dead-letters to `reminders.dlq`. Sending it again once
+the cause is fixed:
+- a `reminder.due` for the notification's reminder requeues it (fresh attempts, same Message-ID;
+  `notification_create_for_reminder`). That is what redriving its DLQ record must deliver to
+  the `notifications` group: the `reminder.failed` event itself cannot do it, because the group
+  has already seen that event id on `reminders` and the runner skips repeats by id;
+- staff: the admin action "Send selected dead notifications again", or
+  `manage.py requeue_notifications` (by id, task, or every dead one since a time).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ group join is slow on the embedded broker); each test starts the dispatcher it n
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import sys
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
-from kafka_bridge.tests.kafka_helpers import end_offsets, headers_of, read_from
+from kafka_bridge.envelope import CloudEvent
+from kafka_bridge.tests.kafka_helpers import end_offsets, headers_of, produce, read_from
 from notifications_app.models import Notification, NotificationStatus
 from notifications_app.tests.factories import make_task_with_reminders
 from notifications_app.tests.smtp import SMTPTestServer
@@ -215,6 +218,45 @@ def test_550_is_not_retried_and_leaves_a_dead_record_and_a_dlq_entry(
     assert data["notification"]["id"] == str(notification.id)
     assert data["notification"]["status"] == "dead"
     assert data["reminder"]["id"] == str(reminder.id)
+
+
+def test_dead_notification_is_sent_again_when_its_dlq_record_is_redriven(
+    pipeline: Pipeline, smtp: SMTPTestServer, dispatcher: Any, user: Any
+) -> None:
+    smtp.script("RCPT", "550 5.2.1 mailbox disabled")
+    task = make_task_with_reminders(user, timezone.now())
+    reminder = task.reminders.get()
+    wait_until(
+        lambda: Notification.objects.filter(reminder_id=reminder.id, status=NotificationStatus.DEAD).exists(),
+        timeout=30,
+    )
+    dead = _notification(reminder)
+    # The DLQ record of a dead notification: a `reminder.due` copy (its own event id) with the
+    # reason, as DESIGN.md section 6 describes (see the module docstring of services.sending).
+    event = CloudEvent(
+        type="reminder.due",
+        source="/notifications",
+        subject=str(task.id),
+        userid=str(user.pk),
+        data={"reminder": dead.payload["reminder"], "task": dead.payload["task"]},
+    )
+    produce(
+        "reminders.dlq",
+        key=str(task.id),
+        value=event.to_json(),
+        headers={"ce_id": event.id, "ce_type": event.type, "error": dead.last_error},
+    )
+
+    # The cause is fixed (the server accepts again); the operator redrives the DLQ.
+    call_command("redrive_dlq", "reminders.dlq", stdout=io.StringIO())
+
+    [message] = _wait_for_messages(smtp, 1, timeout=30)
+    wait_until(
+        lambda: Notification.objects.filter(id=dead.id, status=NotificationStatus.SENT).exists(),
+        timeout=15,
+    )
+    assert message.message_id == dead.message_id
+    assert Notification.objects.filter(reminder_id=reminder.id).count() == 1
 
 
 def test_worker_killed_mid_send_loses_no_email_and_a_repeat_has_the_same_message_id(

@@ -75,3 +75,30 @@ def test_event_for_an_unknown_user_is_dead_lettered(user: Any) -> None:
     with pytest.raises(PermanentError):
         handle_reminder_due(unknown)
     assert not Notification.objects.exists()
+
+
+def test_reminder_due_for_a_dead_notification_requeues_it_and_changes_nothing_otherwise(
+    user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    event = _due_event(user)
+    handle_reminder_due(event)
+    notification = Notification.objects.get()
+    Notification.objects.filter(id=notification.id).update(
+        status=NotificationStatus.DEAD, attempts=1, last_error="permanent failure: 550"
+    )
+    redriven = CloudEvent(
+        type=event.type, source=event.source, subject=event.subject, userid=event.userid, data=event.data
+    )
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        handle_reminder_due(redriven)
+
+    notification.refresh_from_db()
+    assert notification.status == NotificationStatus.QUEUED
+    assert notification.attempts == 0
+    assert len(callbacks) == 1
+    Notification.objects.filter(id=notification.id).update(status=NotificationStatus.SENT)
+    with django_capture_on_commit_callbacks() as callbacks:
+        handle_reminder_due(redriven)
+    assert Notification.objects.get().status == NotificationStatus.SENT
+    assert callbacks == []

@@ -7,15 +7,18 @@ beat or other loops: passes skip each other's rows.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from notifications_app.services.dispatch import reminders_dispatch_due
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -44,8 +47,15 @@ class Command(BaseCommand):
             self.stdout.write(f"dispatching due reminders every {options['interval']} s", ending="\n")
             self.stdout.flush()
         while not stop.is_set():
-            close_old_connections()
-            fired = reminders_dispatch_due(limit=options["limit"])
+            if options["loop"]:
+                close_old_connections()  # a long-lived loop survives database restarts
+            try:
+                fired = reminders_dispatch_due(limit=options["limit"])
+            except DatabaseError:
+                if not options["loop"]:
+                    raise
+                logger.exception("dispatch pass failed; retrying after the interval")
+                fired = 0
             total += fired
             if fired:
                 self.stdout.write(f"fired {fired} reminder(s)")
