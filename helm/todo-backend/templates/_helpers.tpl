@@ -237,7 +237,7 @@ spec:
       {{- with $root.Values.topologySpreadConstraints }}
       topologySpreadConstraints:
         {{- range . }}
-        - {{- toYaml . | nindent 10 }}
+        - {{ toYaml . | nindent 10 | trim }}
           labelSelector:
             matchLabels:
               {{- include "todo.selectorLabels" $ctx | nindent 14 }}
