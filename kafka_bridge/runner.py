@@ -98,7 +98,7 @@ def import_handler_modules(definition: ConsumerDefinition) -> list[str]:
             missing.append(module)
             logger.warning(
                 "handler module not found; consuming without its handlers",
-                extra={"consumer": definition.name, "module": module},
+                extra={"consumer": definition.name, "handler_module": module},
             )
     return missing
 

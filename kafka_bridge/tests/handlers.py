@@ -18,6 +18,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from core.correlation import get_correlation_id
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.errors import PermanentError, TransientError
 from kafka_bridge.registry import CONSUMERS, batch_handler, event_handler, register_test_consumers
@@ -45,6 +46,10 @@ def fixed_key(event_id: str) -> str:
     return f"{PREFIX}:fixed:{event_id}"
 
 
+def correlations_key() -> str:
+    return f"{PREFIX}:correlations"
+
+
 def batches_key() -> str:
     return f"{PREFIX}:batches"
 
@@ -60,6 +65,7 @@ def handle_test_event(event: CloudEvent) -> None:
         raise TransientError(f"transient failure {attempts}")
     if title.startswith("always-fail") and not client.exists(fixed_key(event.id)):
         raise RuntimeError("handler always fails")
+    client.hset(correlations_key(), event.id, get_correlation_id() or "")
     transaction.on_commit(lambda: client.rpush(effects_key(), event.id))
 
 

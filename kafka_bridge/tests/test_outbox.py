@@ -147,3 +147,98 @@ def _json(value: dict) -> bytes:
     import json
 
     return json.dumps(value).encode()
+
+
+@pytest.mark.django_db
+def test_task_services_lifecycle_records_schema_valid_events_in_order(user) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tasks_app import services
+
+    task = services.task_create(
+        owner=user,
+        title="Water the plants",
+        tags=["home"],
+        due_at=datetime.now(UTC) + timedelta(days=1),
+        timezone="Europe/Berlin",
+        recurrence_rule="weekly",
+        reminders=[{"offset_minutes": 30}],
+    )
+    task = services.task_update(task=task, title="Water all the plants")
+    task = services.task_complete(task=task)
+    task = services.task_reopen(task=task)
+    services.task_delete(task=task)
+
+    rows = list(OutboxEvent.objects.filter(topic__in=["task-events", "reminders"]).order_by("id"))
+    events = [decode_event(_json(row.value)) for row in rows]  # every one schema-valid
+    task_types = [e.type for e in events if e.type.startswith("task.")]
+    assert task_types == ["task.created", "task.updated", "task.completed", "task.reopened", "task.deleted"]
+    assert "reminder.scheduled" in [e.type for e in events]
+    assert {e.subject for e in events} == {str(task.id)}
+    assert {e.userid for e in events} == {str(user.id)}
+    updated = next(e for e in events if e.type == "task.updated")
+    assert updated.data["changes"]["title"] == {"old": "Water the plants", "new": "Water all the plants"}
+    updates = OutboxEvent.objects.filter(topic="task-updates").count()
+    assert updates == len(task_types)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
+def test_commit_wakes_the_relay_through_celery(processes) -> None:
+    from tests.fixtures import wait_until
+
+    processes.celery_worker()
+    with transaction.atomic():
+        _send_task_signal(task_signals.task_created, task_representation())
+
+    wait_until(
+        lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists(),
+        timeout=30,
+        message="outbox published by the Celery relay task",
+    )
+
+
+@pytest.mark.django_db
+def test_prune_deletes_published_rows_and_processed_ids_past_retention(settings) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kafka_bridge.models import ProcessedEvent
+
+    settings.KAFKA_OUTBOX_RETENTION_HOURS = 1
+    settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = 1
+    now = timezone.now()
+    for _ in range(3):
+        _send_task_signal(task_signals.task_created, task_representation())
+    old, recent, pending = (row.id for row in OutboxEvent.objects.filter(topic="task-events"))
+    OutboxEvent.objects.filter(id=old).update(published_at=now - timedelta(hours=2))
+    OutboxEvent.objects.filter(id=recent).update(published_at=now - timedelta(minutes=30))
+    stale = ProcessedEvent.objects.create(group="g", event_id=uuid.uuid4())
+    ProcessedEvent.objects.filter(id=stale.id).update(processed_at=now - timedelta(days=2))
+    fresh = ProcessedEvent.objects.create(group="g", event_id=uuid.uuid4())
+
+    assert relay.prune(now=now) == (1, 1)
+
+    assert set(OutboxEvent.objects.filter(topic="task-events").values_list("id", flat=True)) == {recent, pending}
+    assert list(ProcessedEvent.objects.values_list("id", flat=True)) == [fresh.id]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
+def test_relay_counts_published_events_and_reports_the_backlog() -> None:
+    from prometheus_client import REGISTRY
+
+    def published() -> float:
+        return REGISTRY.get_sample_value("outbox_events_published_total", {"topic": "task-events"}) or 0.0
+
+    before = published()
+    _send_task_signal(task_signals.task_created, task_representation())
+    assert relay.update_backlog_metrics()[0] == 2
+    assert REGISTRY.get_sample_value("outbox_backlog") == 2
+
+    relay.publish_pending()
+
+    assert published() == before + 1
+    assert REGISTRY.get_sample_value("outbox_backlog") == 0
+    assert REGISTRY.get_sample_value("outbox_oldest_age_seconds") == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from kafka_bridge.envelope import CloudEvent
+from kafka_bridge.lag import group_lag
 from kafka_bridge.models import ProcessedEvent
-from kafka_bridge.registry import CONSUMERS
+from kafka_bridge.registry import CONSUMERS, ConsumerDefinition
+from kafka_bridge.runner import ConsumerRunner, import_handler_modules
 from kafka_bridge.tests import handlers
 from kafka_bridge.tests.kafka_helpers import (
     create_topics,
@@ -103,6 +106,35 @@ def test_valid_event_is_handled_once_and_recorded_as_processed(bridge_consumer: 
     wait_for_effect(later)
     assert effects().count(event.id) == 1
     assert ProcessedEvent.objects.filter(group=GROUP, event_id=event.id).count() == 1
+    # The record's correlation id was bound while the handler ran (so its logs carry it).
+    assert handlers.redis_client().hget(handlers.correlations_key(), event.id) == b"corr-1"
+
+
+def test_consumer_whose_handler_module_does_not_exist_still_consumes_and_commits(
+    bridge_consumer: BridgeConsumer,
+) -> None:
+    definition = ConsumerDefinition(
+        name="bridge-test",
+        group_id=f"{GROUP}-missing-module",
+        topics=(TOPIC,),
+        handler_modules=("kafka_bridge.tests.no_such_handlers",),
+    )
+    assert import_handler_modules(definition) == ["kafka_bridge.tests.no_such_handlers"]
+    send(make_event())
+    stop = threading.Event()
+    runner = threading.Thread(target=ConsumerRunner(definition, stop=stop).run)
+    runner.start()
+    try:
+        wait_until(
+            lambda: sum(p.messages_behind for p in group_lag(definition.group_id, [TOPIC])) == 0,
+            timeout=30,
+            interval=0.5,
+            message="offsets committed without handlers",
+        )
+    finally:
+        stop.set()
+        runner.join(timeout=15)
+    assert not runner.is_alive()
 
 
 def test_poison_record_goes_to_the_dlq_with_its_reason_and_the_next_record_is_processed(
