@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from notifications_app import signals
+from notifications_app import metrics, signals
 from tasks_app.models import Reminder, ReminderStatus
 from tasks_app.representations import isoformat, reminder_representation, task_representation
 
@@ -74,5 +74,9 @@ def reminders_dispatch_due(*, now: datetime | None = None, limit: int = 500) -> 
             task=task_representation(task),
         )
     late = sum(1 for reminder in reminders if reminder.late)
+    for reminder in reminders:
+        metrics.REMINDER_FIRE_LAG.observe(max((now - reminder.remind_at).total_seconds(), 0.0))
+    metrics.REMINDERS_FIRED.labels("true").inc(late)
+    metrics.REMINDERS_FIRED.labels("false").inc(len(reminders) - late)
     logger.info("reminders fired", extra={"count": len(reminders), "late": late})
     return len(reminders)

@@ -34,7 +34,7 @@ from django.core.mail import get_connection
 from django.db import transaction
 from django.utils import timezone
 
-from notifications_app import signals
+from notifications_app import metrics, signals
 from notifications_app.delivery_errors import SendFailure, classify_send_error, retry_delay
 from notifications_app.emails import build_reminder_message, render_reminder_email
 from notifications_app.models import FINAL_SENT_STATUSES, Notification, NotificationStatus
@@ -93,6 +93,7 @@ def _mark_dead(notification: Notification, *, reason: str, now: datetime) -> Non
         update_fields=["status", "last_error", "dead_at", "lease_expires_at", "next_attempt_at", "updated_at"]
     )
     _emit_failed(notification, reason)
+    metrics.NOTIFICATION_ATTEMPTS.labels("dead").inc()
     logger.warning("notification dead", extra={"notification_id": str(notification.id), "reason": reason[:500]})
 
 
@@ -171,6 +172,7 @@ def notification_record_sent(*, claim: Claim, provider_message_id: str, now: dat
         task=notification.payload.get("task", {}),
         notification=notification_event_representation(notification),
     )
+    metrics.NOTIFICATION_ATTEMPTS.labels("sent").inc()
     return SendResult(status=NotificationStatus.SENT)
 
 
@@ -198,6 +200,7 @@ def notification_record_failure(*, claim: Claim, failure: SendFailure, now: date
     notification.next_attempt_at = now + timedelta(seconds=delay)
     notification.save(update_fields=["status", "last_error", "lease_expires_at", "next_attempt_at", "updated_at"])
     _enqueue_send(notification.id, countdown=delay)
+    metrics.NOTIFICATION_ATTEMPTS.labels("retry").inc()
     logger.info(
         "notification send failed, will retry",
         extra={"notification_id": str(notification.id), "attempt": notification.attempts, "retry_in": delay},
