@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -16,8 +17,11 @@ class Command(BaseCommand):
     help = "Create the Kafka topics (and DLQs) if missing, then verify partitions and replication."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        status = ensure_topics()
-        metadata = AdminClient(client_config()).list_topics(timeout=15)
+        try:
+            status = ensure_topics()
+            metadata = AdminClient(client_config()).list_topics(timeout=15)
+        except KafkaException as exc:
+            raise CommandError(f"Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS} is not usable: {exc}") from exc
         problems = []
         for name in all_topic_names():
             topic = metadata.topics.get(name)
