@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -48,7 +49,9 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.live = False
         self.buffer: list[dict[str, Any]] = []
         self.last_sent = 0
-        self.background: list[asyncio.Task[None]] = []
+        self.barrier_seen = False
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.running: set[asyncio.Task[None]] = set()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:  # the auth middleware refuses these already
             await self.close()
@@ -73,14 +76,16 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.joined = True
         self.nonce = uuid.uuid4().hex
         await self.channel_layer.group_send(self.group, {"type": protocol.LAYER_BARRIER, "nonce": self.nonce})
-        self.background.append(asyncio.create_task(self.barrier_deadline()))
-        self.background.append(asyncio.create_task(self.ping_forever()))
+        self.schedule("barrier", BARRIER_TIMEOUT_SECONDS, self.barrier_missing)
+        self.schedule("ping", settings.SYNC_PING_SECONDS, self.ping)
         expires_at = self.scope.get("token_expires_at")
         if expires_at is not None:
-            self.background.append(asyncio.create_task(self.close_at_expiry(expires_at)))
+            self.schedule("expiry", max(0.0, expires_at - time.time()), self.expire)
 
     async def disconnect(self, code: int) -> None:
-        for task in self.background:
+        for timer in self.timers.values():
+            timer.cancel()
+        for task in list(self.running):
             task.cancel()
         if self.joined:
             self.joined = False
@@ -95,6 +100,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
         """Our subscription is live: replay from the store, flush the buffer, go live."""
         if self.live or message.get("nonce") != self.nonce:
             return  # another connection of the same user is starting
+        self.barrier_seen = True
+        self.timers.pop("barrier").cancel()
         replayed = await self.replay()
         self.live = True
         buffered, self.buffer = self.buffer, []
@@ -177,9 +184,9 @@ class SyncConsumer(AsyncWebsocketConsumer):
             return
         try:
             await self.send(text_data=json.dumps(frame, separators=(",", ":")))
-        except OSError:
-            # The peer is gone (servers raise an OSError subclass); the disconnect event that
-            # follows cleans up. Nothing more is sent meanwhile.
+        except (OSError, RuntimeError):
+            # The peer is gone: uvicorn raises ClientDisconnected (an OSError) or, once the peer's
+            # close frame arrived, RuntimeError. The disconnect event that follows cleans up.
             self.closing = True
             return
         FRAMES_SENT.labels(frame["type"]).inc()
@@ -211,20 +218,32 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if message_type == "ping":
             await self.send_frame({"type": "pong"})
 
-    # --- timers -------------------------------------------------------------------------------
+    # --- timers ---------------------------------------------------------------------------------
 
-    async def ping_forever(self) -> None:
-        while True:
-            await asyncio.sleep(settings.SYNC_PING_SECONDS)
-            await self.send_frame({"type": "ping"})
+    def schedule(self, name: str, delay: float, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` in `delay` seconds. A timer handle, not a sleeping task: with thousands of
+        idle connections per process, each sleeping coroutine would cost kilobytes."""
+        loop = asyncio.get_running_loop()
 
-    async def close_at_expiry(self, expires_at: float) -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        def fire() -> None:
+            self.timers.pop(name, None)
+            task = loop.create_task(job())
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+
+        self.timers[name] = loop.call_later(delay, fire)
+
+    async def ping(self) -> None:
+        await self.send_frame({"type": "ping"})
+        if not self.closing:
+            self.schedule("ping", settings.SYNC_PING_SECONDS, self.ping)
+
+    async def expire(self) -> None:
         await self.send_frame(protocol.error_frame("token_expired", "The access token has expired."))
         await self.close_with(protocol.CLOSE_TOKEN_EXPIRED, "token expired")
 
-    async def barrier_deadline(self) -> None:
-        await asyncio.sleep(BARRIER_TIMEOUT_SECONDS)
-        if not self.live:
+    async def barrier_missing(self) -> None:
+        # Our own group message never came back: the channel layer is not delivering.
+        if not self.barrier_seen:
             logger.error("sync barrier for user %s not received; closing", self.user_id)
             await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")

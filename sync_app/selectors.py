@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import connection
+
 from sync_app.models import SyncRetentionMark, SyncUpdate
 
 
@@ -15,9 +17,19 @@ def sync_position(*, user_id: int) -> int:
 
     The user's latest update, or the retention mark when that is higher (the user's own updates
     were all pruned, or there are none), so a fresh position is always a valid resume cursor.
+    One query, as it runs for every new connection.
     """
-    latest = SyncUpdate.objects.filter(user_id=user_id).order_by("-cursor").values_list("cursor", flat=True).first()
-    return max(latest or 0, sync_pruned_through())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT GREATEST(
+                COALESCE((SELECT cursor FROM {SyncUpdate._meta.db_table}
+                          WHERE user_id = %s ORDER BY cursor DESC LIMIT 1), 0),
+                COALESCE((SELECT pruned_through FROM {SyncRetentionMark._meta.db_table} WHERE id = 1), 0))
+            """,  # noqa: S608 - table names from the models, values as parameters
+            [user_id],
+        )
+        return cursor.fetchone()[0]
 
 
 def sync_cursor_is_resumable(*, user_id: int, cursor: int) -> bool:
