@@ -31,7 +31,7 @@ def procfile_lines() -> list[str]:
         lines.append(f"kafka: {python} -m kafka_bridge.embedded --port {port}")
     lines += [
         f"web: {python} -m uvicorn todo_project.asgi:application --host 0.0.0.0 --port {settings.PORT} "
-        "--proxy-headers --ws websockets",
+        "--proxy-headers --ws websockets --ws-per-message-deflate false",
         f"worker: {python} -m celery -A todo_project worker -l INFO --concurrency 2",
         f"beat: {python} -m celery -A todo_project beat -l INFO",
         f"relay: {python} manage.py relay_outbox --loop",
