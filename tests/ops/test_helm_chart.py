@@ -257,7 +257,11 @@ def test_alerts_cover_consumer_lag_outbox_age_dead_letters_reminders_and_notific
     assert "outbox_oldest_age_seconds" in rules["TodoOutboxBacklogOld"]["expr"]
     assert "increase(kafka_records_dead_lettered_total" in rules["TodoDeadLetterGrowth"]["expr"]
     assert "reminder_fire_lag_seconds_bucket" in rules["TodoReminderFireLag"]["expr"]
-    assert "notification_deliveries_total" in rules["TodoNotificationFailures"]["expr"]
+    assert (
+        'notification_send_attempts_total{namespace="todo",outcome=~"retry|dead"}'
+        in (rules["TodoNotificationFailures"]["expr"])
+    )
+    assert 'outcome="dead"' in rules["TodoNotificationsDead"]["expr"]
     for name, rule in rules.items():
         assert 'namespace="todo"' in rule["expr"], name
         assert rule["labels"]["severity"] in {"warning", "critical"}, name
