@@ -86,7 +86,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         notification_signals.reminder_sent, "reminder.sent", "/notifications", REMINDER_TOPICS, reminder_outcome_data
     ),
-    # A notification given up is also dead-lettered, so operators can redrive it.
+    # A notification given up is also dead-lettered: the event itself (for operators and audit)
+    # and a redrivable copy (see `dead_letter_failed_reminder`).
     Route(
         notification_signals.reminder_failed,
         "reminder.failed",
@@ -97,12 +98,15 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def outbox_rows(event: CloudEvent, topics: tuple[str, ...]) -> list[OutboxEvent]:
+def outbox_rows(
+    event: CloudEvent, topics: tuple[str, ...], extra_headers: dict[str, str] | None = None
+) -> list[OutboxEvent]:
     """The unsaved outbox rows of `event`: one per topic, keyed by the subject (the task id),
-    with the `ce_id`, `ce_type` and `correlation_id` headers."""
+    with the `ce_id`, `ce_type` and `correlation_id` headers (plus `extra_headers`)."""
     headers = {"ce_id": event.id, "ce_type": event.type}
     if event.correlationid:
         headers["correlation_id"] = event.correlationid
+    headers.update(extra_headers or {})
     value = event.to_dict()
     return [
         OutboxEvent(
@@ -112,10 +116,12 @@ def outbox_rows(event: CloudEvent, topics: tuple[str, ...]) -> list[OutboxEvent]
     ]
 
 
-def record_event(event: CloudEvent, topics: tuple[str, ...]) -> list[OutboxEvent]:
+def record_event(
+    event: CloudEvent, topics: tuple[str, ...], extra_headers: dict[str, str] | None = None
+) -> list[OutboxEvent]:
     """Write `event` to the outbox, one row per topic, in the caller's transaction, and wake the
     relay once that transaction commits. Record key: the event's subject (the task id)."""
-    rows = OutboxEvent.objects.bulk_create(outbox_rows(event, topics))
+    rows = OutboxEvent.objects.bulk_create(outbox_rows(event, topics, extra_headers))
     for topic in topics:
         metrics.EVENTS_RECORDED.labels(topic, event.type).inc()
     _wake_relay_on_commit()
@@ -143,6 +149,43 @@ def _wake_relay_on_commit() -> None:
     transaction.on_commit(_wake_relay, robust=True)
 
 
+def dead_letter_failed_reminder(
+    failed: CloudEvent,
+    *,
+    reminder: dict[str, Any],
+    task: dict[str, Any] | None,
+    notification: dict[str, Any],
+    reason: str | None = None,
+    **_: Any,
+) -> list[OutboxEvent]:
+    """Record on `reminders.dlq`, next to the `reminder.failed` event, what redriving a given-up
+    notification must deliver: a `reminder.due` copy with its own event id (the notifications
+    group has already processed the original due event, and skips repeats by id), carrying the
+    DLQ headers of the consumer runner with the failure reason. `redrive_dlq reminders` then
+    requeues the notification (DESIGN.md section 6; notifications_app/services/sending.py)."""
+    copy = CloudEvent(
+        type="reminder.due",
+        source="/notifications",
+        subject=failed.subject,
+        userid=failed.userid,
+        correlationid=failed.correlationid,
+        data=_json_ready({"reminder": reminder, "task": task or {}}),
+    )
+    headers = {
+        "error": (reason or "notification given up")[:2000],
+        "handler": "notifications_app (notification dead)",
+        "attempts": str(notification.get("attempts", "")),
+        "failed_at": failed.to_dict()["time"],
+        "group": "notifications",
+        "original_topic": Topic.REMINDERS.value,
+        "failed_event_id": failed.id,
+    }
+    return record_event(copy, (Topic.REMINDERS.dlq,), headers)
+
+
+DEAD_LETTERS: dict[str, Callable[..., list[OutboxEvent]]] = {"reminder.failed": dead_letter_failed_reminder}
+
+
 def _receiver(route: Route) -> Callable[..., None]:
     def receive(sender: Any, *, task_id: Any, user_id: Any, **kwargs: Any) -> None:
         event = CloudEvent(
@@ -154,6 +197,8 @@ def _receiver(route: Route) -> Callable[..., None]:
             data=_json_ready(route.data(**kwargs)),
         )
         record_event(event, route.topics)
+        if route.event_type in DEAD_LETTERS:
+            DEAD_LETTERS[route.event_type](event, **kwargs)
 
     receive.__name__ = f"record_{route.event_type.replace('.', '_')}"
     return receive

@@ -107,7 +107,7 @@ def test_each_task_signal_records_a_schema_valid_event_on_both_task_topics(event
         (
             notification_signals.reminder_failed,
             "reminder.failed",
-            ["reminders", "reminders.dlq"],
+            ["reminders", "reminders.dlq", "reminders.dlq"],  # with a redrivable copy: see below
             {"notification": True, "reason": "mailbox full"},
         ),
     ],
@@ -129,17 +129,17 @@ def test_each_reminder_signal_records_a_schema_valid_event_on_the_reminder_topic
         }
         if "reason" in extra:
             kwargs["reason"] = extra["reason"]
-    else:
-        kwargs["task"] = task
+    kwargs["task"] = task
 
     signal.send(sender=None, task_id=uuid.UUID(task["id"]), user_id=3, **kwargs)
 
-    rows = list(OutboxEvent.objects.order_by("topic"))
+    rows = list(OutboxEvent.objects.order_by("topic", "id"))
     assert [row.topic for row in rows] == topics
     event = decode_event(_json(rows[0].value))
     assert event.type == event_type
     assert event.subject == task["id"]
     assert event.data == kwargs
+    assert [decode_event(_json(row.value)).subject for row in rows] == [task["id"]] * len(rows)
     assert {row.key for row in rows} == {task["id"]}
 
 
@@ -242,3 +242,50 @@ def test_relay_counts_published_events_and_reports_the_backlog() -> None:
     assert published() == before + 1
     assert REGISTRY.get_sample_value("outbox_backlog") == 0
     assert REGISTRY.get_sample_value("outbox_oldest_age_seconds") == 0
+
+
+@pytest.mark.django_db
+def test_given_up_notification_is_dead_lettered_as_a_redrivable_reminder_due_copy() -> None:
+    task = task_representation()
+    reminder = reminder_representation(task["id"], status="fired")
+    notification = {
+        "id": str(uuid.uuid4()),
+        "channel": "email",
+        "status": "dead",
+        "attempts": 5,
+        "last_error": "550 no such mailbox",
+        "provider_message_id": None,
+    }
+
+    with correlation_scope("req-9"):
+        notification_signals.reminder_failed.send(
+            sender=None,
+            task_id=uuid.UUID(task["id"]),
+            user_id=3,
+            reminder=reminder,
+            task=task,
+            notification=notification,
+            reason="550 no such mailbox",
+        )
+
+    failed_row = OutboxEvent.objects.get(topic="reminders")
+    assert OutboxEvent.objects.get(topic="reminders.dlq", event_type="reminder.failed").value == failed_row.value
+    dead_row = OutboxEvent.objects.get(topic="reminders.dlq", event_type="reminder.due")
+    copy = decode_event(_json(dead_row.value))
+    assert copy.type == "reminder.due"
+    assert copy.data == {"reminder": reminder, "task": task}
+    assert copy.id != str(failed_row.event_id)
+    assert copy.correlationid == "req-9"
+    assert dead_row.key == task["id"]
+    assert dead_row.headers | {"failed_at": "-"} == {
+        "ce_id": copy.id,
+        "ce_type": "reminder.due",
+        "correlation_id": "req-9",
+        "error": "550 no such mailbox",
+        "handler": "notifications_app (notification dead)",
+        "attempts": "5",
+        "failed_at": "-",
+        "group": "notifications",
+        "original_topic": "reminders",
+        "failed_event_id": str(failed_row.event_id),
+    }
