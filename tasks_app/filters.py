@@ -3,7 +3,10 @@ an unknown value is a 400 with a field message, never silently ignored."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -25,6 +28,23 @@ FILTER_MESSAGES = {
 }
 
 
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time in UTC: PostgreSQL refuses offsets beyond ±16 h, which ISO allows."""
+
+    def to_python(self, value: object) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from exc
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 def split_list(value: str) -> list[str]:
     return [item.strip().lower() for item in value.split(",") if item.strip()]
 
@@ -37,10 +57,10 @@ class TaskFilter(django_filters.FilterSet):
     tag = django_filters.CharFilter(method="filter_tag")
     # Keyword search is applied (with its ranking) by the selector, after validation here.
     q = django_filters.CharFilter(method="filter_nothing", max_length=200)
-    due_before = django_filters.IsoDateTimeFilter(
+    due_before = UtcIsoDateTimeFilter(
         field_name="due_at", lookup_expr="lt", error_messages={"invalid": FILTER_MESSAGES["datetime"]}
     )
-    due_after = django_filters.IsoDateTimeFilter(
+    due_after = UtcIsoDateTimeFilter(
         field_name="due_at", lookup_expr="gte", error_messages={"invalid": FILTER_MESSAGES["datetime"]}
     )
     overdue = django_filters.ChoiceFilter(

@@ -8,7 +8,7 @@ to document it in the OpenAPI schema.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,9 @@ class LocalDateTimeField(serializers.DateTimeField):
         parsed = super().to_internal_value(value)
         if not EARLIEST <= parsed.year <= LATEST:
             self.fail("range")
+        if django_timezone.is_aware(parsed):
+            # In UTC: PostgreSQL refuses offsets beyond ±16 h, which ISO 8601 allows.
+            parsed = parsed.astimezone(UTC)
         return parsed
 
 
@@ -129,6 +132,7 @@ class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
         "timezone": "Europe/Berlin",
         "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO,WE",
         "recurrence_mode": "schedule",
+        "reminders": [{"offset_minutes": 30}, {"remind_at": "2026-11-30T18:00:00+01:00"}],
     }
 
     title = serializers.CharField(
@@ -280,6 +284,14 @@ class TaskOutputSerializer(serializers.Serializer):
         "created_at": "2026-11-28T15:04:05.123456Z",
         "updated_at": "2026-11-28T15:04:05.123456Z",
         "version": 3,
+        "reminders": [
+            {
+                "id": "0b7f8c1e-2f4e-4a43-9d53-3c3f7f0c1a11",
+                "remind_at": "2026-12-01T08:30:00+01:00",
+                "offset_minutes": 30,
+                "status": "scheduled",
+            }
+        ],
     }
 
     id = serializers.UUIDField(help_text="Task id (use it in /api/v1/tasks/{id}/).")

@@ -142,6 +142,11 @@ def test_search_with_explicit_ordering_uses_it(api_client, user):
     assert titles(api_client, q="invoice", ordering="title") == ["a invoice", "b invoice"]
 
 
+def test_due_filters_accept_any_iso_offset(api_client, tasks):
+    assert api_client.get(URL, {"due_after": "0409-02-07T11:18:31.647172-21:55"}).status_code == 200
+    assert api_client.get(URL, {"due_before": "0001-01-01T00:00:00+23:00"}).status_code == 400
+
+
 def test_search_input_cannot_inject_tsquery_syntax(api_client, user):
     task_create(owner=user, title="alpha beta")
     for q in ["alpha & !beta", "alpha:* | (", "'", "\\", "alpha<->beta", "a:B"]:

@@ -140,3 +140,9 @@ def test_clearing_due_at_with_relative_reminders_is_refused(api_client):
 def test_odd_input_is_a_4xx_never_a_500(api_client, body):
     response = api_client.post(URL, body, format="json")
     assert 400 <= response.status_code < 500, response.content
+
+
+def test_due_at_with_an_offset_postgres_cannot_store_is_kept_as_its_instant(api_client):
+    response = api_client.post(URL, {"title": "t", "due_at": "2026-12-01T09:00:00+23:30"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["due_at"] == "2026-11-30T09:30:00Z"
