@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from kafka_bridge.models import OutboxEvent
 from notifications_app.models import Notification, NotificationStatus
-from notifications_app.services.notifications import notification_requeue
+from notifications_app.services.notifications import notification_requeue, notifications_requeue_stale
 from notifications_app.services.sending import notification_claim, notification_deliver
 from notifications_app.tests.factories import make_notification
 from notifications_app.tests.smtp import SMTPTestServer
@@ -175,3 +175,17 @@ def test_requeued_dead_notification_is_sent_with_fresh_attempts_and_the_same_mes
     notification.refresh_from_db()
     assert notification.attempts == 1
     assert [message.message_id for message in smtp_server.messages] == [notification.message_id]
+
+
+def test_sweep_enqueues_only_notifications_whose_job_looks_lost(user: Any) -> None:
+    long_ago = timezone.now() - timedelta(minutes=5)
+    stale_queued, _fresh_queued, overdue_retry, expired_lease, sent = (make_notification(user) for _ in range(5))
+    Notification.objects.filter(id=stale_queued.id).update(updated_at=long_ago)
+    Notification.objects.filter(id=overdue_retry.id).update(status=NotificationStatus.FAILED, next_attempt_at=long_ago)
+    Notification.objects.filter(id=expired_lease.id).update(
+        status=NotificationStatus.SENDING, lease_expires_at=long_ago
+    )
+    Notification.objects.filter(id=sent.id).update(status=NotificationStatus.SENT, updated_at=long_ago)
+
+    # Not the fresh one (its job is presumably still queued), not the sent one.
+    assert notifications_requeue_stale(grace_seconds=60) == 3
