@@ -113,7 +113,8 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://localhost:5432/todo")}
+# DATABASE_URL holds the password, so it may come from a file too (DATABASE_URL_FILE).
+DATABASES = {"default": env.db_url_config(secret("DATABASE_URL", default="postgres://localhost:5432/todo"))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 _test_db_name = env.str("TEST_DATABASE_NAME", default="")
@@ -232,6 +233,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Keep our JSON log formatter: by default the worker replaces the root logger's handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Filled by each app's `beat_schedule` (see todo_project/celery.py).
 CELERY_BEAT_SCHEDULE: dict = {}
 

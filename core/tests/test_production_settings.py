@@ -50,3 +50,25 @@ def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
     result = run_check(SECRET_KEY_FILE=str(secret_file))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_database_url_may_come_from_a_file(tmp_path: Path) -> None:
+    url_file = tmp_path / "database_url"
+    url_file.write_text("postgres://app:s3cret@db.internal:6543/todo_prod\n")
+    environment = dict(os.environ, DATABASE_URL_FILE=str(url_file))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; d = settings.DATABASES['default'];"
+            "print(d['HOST'], d['PORT'], d['NAME'], d['USER'], d['PASSWORD'])",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["db.internal", "6543", "todo_prod", "app", "s3cret"]
