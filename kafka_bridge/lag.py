@@ -51,7 +51,8 @@ def group_lag(group: str, topics: list[str], *, now: datetime | None = None) -> 
                 TopicPartition(position.topic, position.partition), timeout=TIMEOUT_SECONDS
             )
             has_commit = position.offset >= 0
-            start = position.offset if has_commit else low
+            # A commit below the low watermark points at records retention already deleted.
+            start = max(position.offset, low) if has_commit else low
             behind = max(0, high - start)
             seconds = _age_of(reader, position.topic, position.partition, start, now) if behind else 0.0
             result.append(

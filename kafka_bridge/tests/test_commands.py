@@ -37,3 +37,16 @@ def test_kafka_lag_rejects_an_unknown_consumer_name() -> None:
 def test_redrive_of_a_missing_dlq_is_an_error() -> None:
     with pytest.raises(CommandError, match="does not exist"):
         call_command("redrive_dlq", "no-such-topic")
+
+
+@pytest.mark.usefixtures("kafka_topics")
+def test_kafka_lag_prints_a_table_per_group_and_partition() -> None:
+    out = StringIO()
+
+    call_command("kafka_lag", "--group", "sync", "--max-messages", "1000000000", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["group", "topic", "part", "committed", "end", "behind", "secs"]
+    assert [line.split()[:3] for line in lines[1:4]] == [["sync", "task-updates", str(p)] for p in range(3)]
+    assert lines[-1].startswith("sync: ")
+    assert lines[-1].endswith("(ok)")
