@@ -9,6 +9,11 @@ the leader dies (even SIGKILL), PostgreSQL drops its lock with its connection; t
 re-publishes the rows that were produced but not yet marked: a duplicate with the same event id,
 which consumers skip (processed events), in the original order.
 
+Limit: if one row's delivery fails (after the producer's own retries, `message.timeout.ms`)
+while a later row of the same key was acknowledged, the failed row is re-published after it.
+The idempotent producer makes that rare (it fails the rest of the partition's queue too);
+consumers must tolerate it as they tolerate the DLQ.
+
 One leader is simple and fast enough here (the idempotent producer does ~166k records/s; the
 UPDATE that marks rows is the limit); more throughput would need per-key claiming instead.
 """
