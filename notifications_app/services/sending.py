@@ -108,7 +108,7 @@ def notification_claim(*, notification_id: Any, now: datetime | None = None) -> 
         return SendResult(status="missing")
     if notification.status in _NOT_TO_SEND:
         return SendResult(status=notification.status)
-    if notification.status == NotificationStatus.SENDING and notification.lease_expires_at > now:
+    if notification.status == NotificationStatus.SENDING and (notification.lease_expires_at or now) > now:
         return SendResult(status="leased", retry_in=(notification.lease_expires_at - now).total_seconds())
     if (
         notification.status == NotificationStatus.FAILED
