@@ -20,7 +20,6 @@ from tasks_app import docs, selectors, services
 from tasks_app.idempotency import HEADER, StoredResponse, request_fingerprint, run_idempotent
 from tasks_app.models import Task
 from tasks_app.representations import task_representation
-from tasks_app.schema import ExampleFieldsAutoSchema
 from tasks_app.serializers import TaskInputSerializer
 
 
@@ -70,7 +69,6 @@ def task_response(task: Task, status_code: int = status.HTTP_200_OK, **headers: 
 
 
 class TaskApiView(APIView):
-    schema = ExampleFieldsAutoSchema()
     parser_classes = [LimitedJSONParser]
 
 

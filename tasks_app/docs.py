@@ -13,12 +13,13 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 
 from tasks_app.filters import ORDERING_FIELDS
+from tasks_app.schema import DocumentedSerializer
 from tasks_app.serializers import TagOutputSerializer, TaskOutputSerializer
 
 # --- Errors -----------------------------------------------------------------------------------
 
 
-class ErrorBodySerializer(serializers.Serializer):
+class ErrorBodySerializer(DocumentedSerializer):
     field_examples = {
         "code": "validation_error",
         "message": "Some fields are invalid.",
@@ -40,7 +41,7 @@ class ErrorBodySerializer(serializers.Serializer):
     request_id = serializers.CharField(help_text="Correlation id of the request (also in the X-Request-ID header).")
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(DocumentedSerializer):
     field_examples = {"error": ErrorBodySerializer.field_examples}
 
     error = ErrorBodySerializer(help_text="The error.")
@@ -178,7 +179,7 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
 def _page(name: str, item: type[serializers.Serializer]) -> type[serializers.Serializer]:
     return type(
         name,
-        (serializers.Serializer,),
+        (DocumentedSerializer,),
         {
             "field_examples": {
                 "count": 123,

@@ -1,21 +1,28 @@
-"""OpenAPI generation for the task API: every serializer field also gets an `example`, taken from
-its serializer's `field_examples` (so an LLM reading the schema sees a value for each field)."""
+"""OpenAPI generation for the task API: every field of a `DocumentedSerializer` also gets an
+`example`, taken from the serializer's `field_examples`, so an LLM reading the schema sees a
+value for each field. An extension (not an AutoSchema subclass) so it applies whichever view
+renders the component first (other apps reuse the error serializers)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 
-class ExampleFieldsAutoSchema(AutoSchema):
-    def _get_serializer_field_meta(self, field: Any, direction: str) -> dict[str, Any]:
-        meta = super()._get_serializer_field_meta(field, direction)
-        parent = getattr(field, "parent", None)
-        if isinstance(parent, serializers.ListSerializer):
-            parent = parent.child
-        examples = getattr(parent, "field_examples", None) or {}
-        if getattr(field, "field_name", None) in examples:
-            meta["example"] = examples[field.field_name]
-        return meta
+class DocumentedSerializer(serializers.Serializer):
+    field_examples: ClassVar[dict[str, Any]] = {}
+
+
+class DocumentedSerializerExtension(OpenApiSerializerExtension):
+    target_class = DocumentedSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        examples = self.target.field_examples
+        for name, spec in schema.get("properties", {}).items():
+            if name in examples:
+                spec["example"] = examples[name]
+        return schema

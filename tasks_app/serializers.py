@@ -19,6 +19,7 @@ from recurrence_app.models import RecurrenceMode
 from recurrence_app.rules import PRESETS
 from tasks_app.models import Priority, ReminderStatus, TaskStatus
 from tasks_app.representations import task_representation
+from tasks_app.schema import DocumentedSerializer
 from tasks_app.validation import (
     DESCRIPTION_MAX,
     MESSAGES,
@@ -89,7 +90,7 @@ class StrictFieldsMixin:
             raise serializers.ValidationError(errors)
 
 
-class ReminderInputSerializer(serializers.Serializer):
+class ReminderInputSerializer(DocumentedSerializer):
     field_examples = {"remind_at": "2026-12-01T08:30:00+01:00", "offset_minutes": 30}
 
     remind_at = LocalDateTimeField(
@@ -118,7 +119,7 @@ class ReminderInputSerializer(serializers.Serializer):
         return {key: value for key, value in attrs.items() if value is not None}
 
 
-class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
+class TaskInputSerializer(StrictFieldsMixin, DocumentedSerializer):
     """Body of POST (create), PUT (replace: omitted fields take their defaults) and PATCH (change
     only the given fields). Read-only fields (id, status, series_id, version, timestamps) are
     rejected; use /complete/ and /reopen/ to change status."""
@@ -254,7 +255,7 @@ class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
 # --- Output (documentation of `task_representation`) -----------------------------------------
 
 
-class ReminderOutputSerializer(serializers.Serializer):
+class ReminderOutputSerializer(DocumentedSerializer):
     field_examples = {
         "id": "0b7f8c1e-2f4e-4a43-9d53-3c3f7f0c1a11",
         "remind_at": "2026-12-01T08:30:00+01:00",
@@ -271,7 +272,7 @@ class ReminderOutputSerializer(serializers.Serializer):
     )
 
 
-class TaskOutputSerializer(serializers.Serializer):
+class TaskOutputSerializer(DocumentedSerializer):
     """A task as the API returns it (and as events carry it)."""
 
     field_examples = {
@@ -321,7 +322,7 @@ class TaskOutputSerializer(serializers.Serializer):
         return task_representation(instance)
 
 
-class TagOutputSerializer(serializers.Serializer):
+class TagOutputSerializer(DocumentedSerializer):
     field_examples = {"name": "work", "task_count": 12, "open_task_count": 5}
 
     name = serializers.CharField(help_text="Tag name (lower-case); filter tasks with ?tag=<name>.")

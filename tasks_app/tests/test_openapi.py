@@ -10,7 +10,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from drf_spectacular.validation import validate_schema
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -86,8 +86,7 @@ def api_schema(db):
     request_finished.disconnect(close_old_connections)
     try:
         schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
-        schema.config.generation.update(modes=[GenerationMode.POSITIVE])
-        schema.config.phases.coverage.enabled = False
+        schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
         yield schema
     finally:
         request_started.connect(close_old_connections)
@@ -106,14 +105,35 @@ def fuzz_user(make_user):
     return user, [str(task.id) for task in tasks], issue_token(subject=user.username, email=user.email)
 
 
-@lazy_schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@pytest.mark.django_db
-def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(case, fuzz_user):
+def call_as_fuzzer(case, fuzz_user) -> None:
     _, task_ids, token = fuzz_user
-    if "task_id" in (case.path_parameters or {}) and random.random() < 0.7:
+    if "task_id" in (case.path_parameters or {}) and random.random() < 0.7:  # mostly tasks that exist
         case.path_parameters["task_id"] = random.choice(task_ids)
     case.call_and_validate(
         headers={"Authorization": f"Bearer {token}"},
         checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
     )
+
+
+# Random generation only (the explicit phase would add schemathesis' coverage cases: thousands of
+# requests, run by the slow test below).
+@lazy_schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    phases=[Phase.generate, Phase.shrink],
+)
+@pytest.mark.django_db
+def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(case, fuzz_user):
+    call_as_fuzzer(case, fuzz_user)
+
+
+# The documented examples and schemathesis' boundary/coverage cases of every parameter and field.
+@pytest.mark.slow
+@lazy_schema.parametrize()
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit])
+@pytest.mark.django_db
+def test_schema_examples_and_boundary_cases_find_no_server_error(case, fuzz_user):
+    call_as_fuzzer(case, fuzz_user)
