@@ -2,7 +2,9 @@
 
 Without `--loop`: publish what is pending (if no other relay leads) and exit. With `--loop`: the
 production relay; stands by while another relay leads, publishes as rows commit, stops cleanly
-on SIGTERM/SIGINT after the batch in hand is marked.
+on SIGTERM/SIGINT after the batch in hand is marked. The looping relay also exports every
+consumer group's lag as Prometheus gauges (`kafka_bridge.lag_exporter`) every `--lag-interval`
+seconds (KAFKA_LAG_EXPORT_INTERVAL, default 15; 0 turns it off).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from kafka_bridge import metrics, relay
+from kafka_bridge.lag_exporter import DEFAULT_INTERVAL_SECONDS, start_lag_exporter
 from kafka_bridge.shutdown import stop_event_on_signals
 from kafka_bridge.topics import ensure_topics
 
@@ -26,12 +29,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--metrics-port", type=int, default=int(os.environ.get("METRICS_PORT", "0")), help="Serve /metrics."
         )
+        parser.add_argument(
+            "--lag-interval",
+            type=float,
+            default=float(os.environ.get("KAFKA_LAG_EXPORT_INTERVAL", DEFAULT_INTERVAL_SECONDS)),
+            help="Seconds between consumer-lag measurements (with --loop; 0: none).",
+        )
 
-    def handle(self, *args: Any, loop: bool, batch: int, metrics_port: int, **options: Any) -> None:
+    def handle(
+        self, *args: Any, loop: bool, batch: int, metrics_port: int, lag_interval: float, **options: Any
+    ) -> None:
         ensure_topics()
         if not loop:
             published, more = relay.publish_pending(batch_size=batch)
             self.stdout.write(f"published {published}{' (more pending)' if more else ''}")
             return
         metrics.serve(metrics_port)
-        relay.run_loop(batch_size=batch, stop=stop_event_on_signals())
+        stop = stop_event_on_signals()
+        start_lag_exporter(stop=stop, interval=lag_interval)
+        relay.run_loop(batch_size=batch, stop=stop)
