@@ -32,6 +32,15 @@ def isoformat(value: datetime | None, zone: ZoneInfo | None = None) -> str | Non
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def _describe(rule: str) -> str:
+    if not rule:
+        return ""
+    try:
+        return describe_rule(rule)
+    except (ValueError, ArithmeticError, TypeError, LookupError):  # a stored rule was validated; be safe
+        return rule
+
+
 def _reminders(task: Task) -> list[Reminder]:
     # Uses prefetched reminders when the selector prefetched them (lists), a query otherwise.
     return sorted(task.reminders.all(), key=lambda r: (r.remind_at, str(r.id)))
@@ -71,7 +80,7 @@ def task_representation(task: Task) -> dict[str, Any]:
         "timezone": task.timezone,
         "recurrence_rule": task.recurrence_rule,
         "recurrence_mode": task.recurrence_mode,
-        "recurrence_text": describe_rule(task.recurrence_rule) if task.recurrence_rule else "",
+        "recurrence_text": _describe(task.recurrence_rule),
         "series_id": str(task.series_id) if task.series_id else None,
         "completed_at": isoformat(task.completed_at),
         "reminders": [

@@ -154,6 +154,10 @@ def _clean_rule(errors: _Errors, rule: object, due_at: datetime | None) -> str:
     except RuleError as exc:
         errors.add("recurrence_rule", str(exc))
         return ""
+    except (ValueError, ArithmeticError, TypeError, LookupError):
+        # dateutil can fail in other ways on extreme values; that is still a bad rule, not a 500.
+        errors.add("recurrence_rule", "The recurrence rule is not a valid RRULE.")
+        return ""
     if due_at is None:
         errors.add("recurrence_rule", MESSAGES["rule_needs_due_at"])
     return normalised

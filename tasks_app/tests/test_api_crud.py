@@ -194,3 +194,38 @@ def test_occurrences_path_is_not_swallowed_by_task_routes():
 
     path = "tasks/6f1d3c1a-8a0e-4d8b-9a8e-1c2b3d4e5f60/occurrences/"
     assert all(pattern.resolve(path) is None for pattern in urlpatterns)
+
+
+def test_if_match_star_and_lists_of_etags(api_client):
+    task = create(api_client)
+    assert api_client.patch(detail(task["id"]), {"title": "a"}, format="json", HTTP_IF_MATCH="*").status_code == 200
+    listed = api_client.patch(detail(task["id"]), {"title": "b"}, format="json", HTTP_IF_MATCH='"1", "2"')
+    assert listed.status_code == 200
+    garbage = api_client.patch(detail(task["id"]), {"title": "c"}, format="json", HTTP_IF_MATCH="nonsense")
+    assert garbage.status_code == 412
+
+
+def test_replacing_reminders_keeps_unchanged_ones_and_cancels_the_rest(api_client):
+    task = create(api_client, due_at="2030-01-01T09:00:00Z", reminders=[{"offset_minutes": 10}, {"offset_minutes": 60}])
+    kept = next(r for r in task["reminders"] if r["offset_minutes"] == 10)
+    response = api_client.patch(
+        detail(task["id"]), {"reminders": [{"offset_minutes": 10}, {"offset_minutes": 5}]}, format="json"
+    )
+    reminders = response.json()["reminders"]
+    assert sorted(r["offset_minutes"] for r in reminders) == [5, 10]
+    assert kept["id"] in {r["id"] for r in reminders}
+
+
+def test_moving_due_at_moves_relative_reminders(api_client):
+    task = create(api_client, due_at="2030-01-01T09:00:00Z", reminders=[{"offset_minutes": 30}])
+    response = api_client.patch(detail(task["id"]), {"due_at": "2030-01-02T09:00:00Z"}, format="json")
+    assert response.json()["reminders"][0]["remind_at"] == "2030-01-02T08:30:00Z"
+
+
+def test_completing_cancels_reminders_and_reopening_reschedules_them(api_client):
+    task = create(api_client, due_at="2030-01-01T09:00:00Z", reminders=[{"offset_minutes": 30}])
+    completed = api_client.post(detail(task["id"], "complete/")).json()
+    assert completed["reminders"][0]["status"] == "cancelled"
+    reopened = api_client.post(detail(task["id"], "reopen/"))
+    assert reopened["ETag"] == f'"{reopened.json()["version"]}"'
+    assert reopened.json()["reminders"][0]["status"] == "scheduled"
