@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from tasks_app.models import Priority, Task, TaskStatus
+from tasks_app.models import PRIORITY_RANK, Priority, Task, TaskStatus
 
 ORDERING_FIELDS = ("due_at", "priority", "created_at", "updated_at", "title")
 BOOLEAN_CHOICES = (("true", "true"), ("false", "false"))
@@ -104,7 +104,8 @@ class TaskFilter(django_filters.FilterSet):
         return queryset
 
     def filter_priority(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        return queryset.filter(priority__in=split_list(value))
+        # On the rank, so the (owner, priority_rank, …) index serves filter and ordering alike.
+        return queryset.filter(priority_rank__in=[PRIORITY_RANK[Priority(name)] for name in split_list(value)])
 
     def filter_tag(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         through = Task.tags.through

@@ -11,7 +11,7 @@ task_updated:
     same, with changes: {field: {"old": <json>, "new": <json>}} for each changed field
 reminder_scheduled / reminder_cancelled:
     task_id: UUID, user_id: int, reminder: dict ({"id", "task_id", "remind_at", "offset_minutes",
-    "status"}), task: dict (the task's representation)
+    "status"}, plus "fired_at" and "late"), task: dict (the task's representation)
 """
 
 from django.dispatch import Signal
