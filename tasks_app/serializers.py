@@ -82,7 +82,9 @@ class StrictFieldsMixin:
             return
         errors = {}
         for key in data:
-            if key in READ_ONLY_FIELDS:
+            if key == "status":
+                errors[key] = [MESSAGES["status_read_only"]]
+            elif key in READ_ONLY_FIELDS:
                 errors[key] = [MESSAGES["read_only"]]
             elif key not in self.fields:  # type: ignore[attr-defined]
                 errors[key] = [MESSAGES["unknown_field"]]

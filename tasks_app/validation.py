@@ -40,6 +40,7 @@ MESSAGES = {
     "reminder_offset_range": f"offset_minutes must be between 0 and {OFFSET_MAX_MINUTES} (one year).",
     "reminder_in_past": "remind_at must be in the future.",
     "read_only": "This field is read-only.",
+    "status_read_only": "status is read-only here: use POST /api/v1/tasks/{id}/complete/ or /reopen/.",
     "unknown_field": "Unknown field.",
 }
 

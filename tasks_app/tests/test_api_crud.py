@@ -139,9 +139,16 @@ def test_complete_and_reopen_are_idempotent(api_client):
     assert again.json()["version"] == reopened.json()["version"]
 
 
-@pytest.mark.parametrize(
-    "field", ["id", "status", "series_id", "created_at", "updated_at", "version", "completed_at", "owner"]
-)
+def test_status_cannot_be_patched_and_the_message_says_how_to_change_it(api_client):
+    task = create(api_client)
+    response = api_client.patch(detail(task["id"]), {"status": "completed"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "status": ["status is read-only here: use POST /api/v1/tasks/{id}/complete/ or /reopen/."]
+    }
+
+
+@pytest.mark.parametrize("field", ["id", "series_id", "created_at", "updated_at", "version", "completed_at", "owner"])
 def test_read_only_fields_cannot_be_written(api_client, field):
     task = create(api_client)
     response = api_client.patch(detail(task["id"]), {field: "x"}, format="json")
