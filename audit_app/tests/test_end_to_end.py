@@ -14,8 +14,9 @@ from audit_app.ingest import record_id
 from audit_app.models import AuditLog
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.tests.kafka_helpers import produce
+from notifications_app.tests.smtp import SMTPTestServer
 from tasks_app import services as task_services
-from tests.fixtures import ManagedProcesses, wait_until
+from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -82,6 +83,68 @@ def test_a_tasks_life_appears_in_its_audit_trail_in_order_and_once(
     assert bytes(junk.raw_value) == b"not an event"
     assert AuditLog.objects.filter(event_id=event.id).count() == 2  # task-events and task-updates
     assert len(trail(task.pk)) == 9
+
+
+def test_a_recurring_tasks_whole_life_is_in_its_audit_trail_in_order(
+    kafka_topics: None, processes: ManagedProcesses, user: Any
+) -> None:
+    """create → reminder scheduled, due, sent (e-mail through a real SMTP server) → update →
+    complete → next occurrence created by the recurrence consumer: all audited, in order."""
+    smtp = SMTPTestServer().start()
+    try:
+        env = subprocess_env(**smtp.env())
+        consumers = [
+            processes.manage(name, "run_consumer", name, env=env) for name in ("audit", "recurrence", "notifications")
+        ]
+        processes.manage("relay", "relay_outbox", "--loop", env=env)
+        processes.celery_worker(env=env)
+        processes.manage("dispatcher", "dispatch_reminders", "--loop", "--interval", "0.2", env=env)
+        for consumer in consumers:
+            log = Path(consumer.log_path)
+            wait_until(lambda log=log: "partitions assigned" in log.read_text(), timeout=90, message=f"{log} assigned")
+
+        task = task_services.task_create(
+            owner=user,
+            title="Water the plants",
+            due_at=timezone.now() + timedelta(hours=1),
+            recurrence_rule="daily",
+            reminders=[{"remind_at": timezone.now() + timedelta(seconds=2)}],
+        )
+        wait_until(
+            lambda: trail(task.pk, topic="reminders")[-1:] == [("reminder.sent", "reminders")],
+            timeout=90,
+            message="reminder.sent audited",
+        )
+        task = task_services.task_update(task=task, title="Water the plants and the garden")
+        task_services.task_complete(task=task)
+
+        def successor() -> AuditLog | None:
+            return (
+                AuditLog.objects.filter(topic="task-events", event_type="task.created")
+                .exclude(task_id=task.pk)
+                .filter(envelope__data__task__series_id=str(task.series_id))
+                .first()
+            )
+
+        wait_until(successor, timeout=90, message="the next occurrence's task.created audited")
+        wait_until(lambda: ("task.completed", "task-events") in trail(task.pk), timeout=30)
+        life = [event_type for event_type, topic in trail(task.pk) if topic in {"task-events", "reminders"}]
+        assert life == [
+            "task.created",
+            "reminder.scheduled",
+            "reminder.due",
+            "reminder.sent",
+            "task.updated",
+            "task.completed",
+        ]
+        assert (
+            successor().occurred_at
+            > AuditLog.objects.get(task_id=task.pk, topic="task-events", event_type="task.completed").occurred_at
+        )
+        assert len(smtp.messages) == 1
+        assert set(AuditLog.objects.filter(task_id=task.pk).values_list("user_id", flat=True)) == {str(user.pk)}
+    finally:
+        smtp.stop()
 
 
 def record_id_of(entry: AuditLog) -> Any:
