@@ -8,7 +8,9 @@ from celery.signals import before_task_publish, task_postrun, task_prerun
 
 from core.correlation import get_correlation_id, set_correlation_id
 
-HEADER = "correlation_id"
+# Not "correlation_id": Celery's own request attribute of that name (the AMQP property) holds
+# the task id, and would shadow the header in the job.
+HEADER = "x_request_id"
 
 
 @before_task_publish.connect

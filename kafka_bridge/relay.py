@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 LEADER_LOCK_KEY = 0x2B7E_1516_28AE_D2A6
 DEFAULT_BATCH_SIZE = 500
 LAST_ERROR_LENGTH = 1000
+# Event ids listed per "outbox events published" line (the count is always complete).
+LOGGED_EVENT_IDS = 20
 
 
 @contextmanager
@@ -117,12 +119,32 @@ def publish_batch(batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[int, int]:
         metrics.EVENTS_FAILED.labels(topics[row_id]).inc()
     for row_id in delivered:
         metrics.EVENTS_PUBLISHED.labels(topics[row_id]).inc()
+    _log_published(rows, set(delivered))
     if failed:
         logger.warning(
             "outbox rows not delivered; they will be retried",
             extra={"failed": len(failed), "first_error": str(next(iter(failed.values())))},
         )
     return len(delivered), len(failed)
+
+
+def _log_published(rows: list[tuple[Any, ...]], delivered: set[int]) -> None:
+    """One line per correlation id of the batch, so a request can be followed from the web
+    log through the relay: as many lines as requests caused events, not one per row."""
+    by_correlation: dict[str | None, list[tuple[str, str]]] = {}
+    for row_id, topic, _key, value, headers in rows:
+        if row_id in delivered:
+            by_correlation.setdefault(headers.get("correlation_id"), []).append((str(value.get("id")), topic))
+    for correlation_id, published in by_correlation.items():
+        logger.info(
+            "outbox events published",
+            extra={
+                "correlation_id": correlation_id,
+                "events": len(published),
+                "event_ids": sorted({event_id for event_id, _ in published})[:LOGGED_EVENT_IDS],
+                "topics": sorted({topic for _, topic in published}),
+            },
+        )
 
 
 def update_backlog_metrics() -> tuple[int, float]:
