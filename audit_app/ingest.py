@@ -90,14 +90,28 @@ def _json_text(value: bytes | None) -> str | None:
     return text
 
 
-def _task_id(record: ConsumedRecord) -> uuid.UUID | None:
+def _loose_document(value: bytes | None) -> dict[str, Any]:
+    """The value as a JSON object, or {}: what a record that failed validation still tells."""
+    try:
+        document = json.loads(value) if value is not None else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _loose_text(document: dict[str, Any], name: str) -> str | None:
+    value = document.get(name)
+    return _text(value)[:255] if isinstance(value, str) else None
+
+
+def _task_id(record: ConsumedRecord, document: dict[str, Any] | None = None) -> uuid.UUID | None:
     """The task the record is about: data.task.id, else the record key (the aggregate id by
-    contract), else the subject of a task.* event."""
+    contract), else the subject of a task.* event. `document` stands in for an invalid event."""
     event = record.event
-    if event is not None:
-        task = event.data.get("task")
-        if isinstance(task, dict) and (task_id := _uuid(task.get("id"))):
-            return task_id
+    data = event.data if event is not None else (document or {}).get("data")
+    task = data.get("task") if isinstance(data, dict) else None
+    if isinstance(task, dict) and (task_id := _uuid(task.get("id"))):
+        return task_id
     if task_id := _uuid(record.key):
         return task_id
     if event is not None and event.type.startswith("task."):
@@ -131,15 +145,18 @@ def record_to_row(record: ConsumedRecord, *, now: datetime | None = None) -> Aud
             raw_value=None,
             error=_text(record.headers.get("error")) if record.topic.endswith(DLQ_SUFFIX) else None,
         )
+    # Not a valid event: keep what the value still says (type, user, correlation id) so filters
+    # find it, but identify it by its Kafka coordinates, never by an id it merely claims.
+    document = _loose_document(record.value)
     return AuditRow(
         event_id=record_id(record),
         topic=record.topic,
         kafka_partition=record.partition,
         kafka_offset=record.offset,
-        event_type="",
-        user_id="",
-        task_id=_task_id(record),
-        correlation_id=None,
+        event_type=_loose_text(document, "type") or "",
+        user_id=_loose_text(document, "userid") or "",
+        task_id=_task_id(record, document),
+        correlation_id=_loose_text(document, "correlationid"),
         occurred_at=record.timestamp or now or datetime.now(UTC),
         envelope=_json_text(record.value),
         headers=_headers(record),

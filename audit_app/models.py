@@ -19,9 +19,10 @@ Identity and deduplication:
   is a redelivery and keeps the first row.
 - A record whose value is not an acceptable CloudEvent is still stored: `event_id` is derived
   from its Kafka coordinates (uuid5 of "topic/partition/offset", so redelivery of the same
-  record is still stored once), `occurred_at` is the record's Kafka timestamp, `event_type` is
-  empty, `envelope` holds the value when it is JSON that PostgreSQL accepts, `raw_value` the
-  bytes, `error` why it is not an event, `headers` the Kafka headers.
+  record is still stored once), `occurred_at` is the record's Kafka timestamp; `event_type`,
+  `user_id`, `correlation_id` and `task_id` are taken from the value when it is a JSON object
+  that has them (empty otherwise), `envelope` holds the value when it is JSON that PostgreSQL
+  accepts, `raw_value` the bytes, `error` why it is not an event, `headers` the Kafka headers.
 """
 
 from __future__ import annotations

@@ -81,3 +81,21 @@ def test_degraded_row_keeps_the_original_bytes_and_says_why() -> None:
     assert reduced.envelope is None
     assert reduced.raw_value == row.envelope.encode()
     assert reduced.error == "stored degraded: refused"
+
+
+def test_an_invalid_event_keeps_what_its_value_still_says_but_not_its_claimed_id() -> None:
+    task_id = uuid.uuid4()
+    document = {
+        "id": str(uuid.uuid4()),
+        "type": "task.exploded",
+        "userid": "9",
+        "correlationid": "req-7",
+        "data": {"task": {"id": str(task_id)}},
+    }
+    record = make_record(None, value=json.dumps(document).encode(), error="unknown event type")
+
+    row = record_to_row(record)
+
+    assert (row.event_type, row.user_id, row.correlation_id, row.task_id) == ("task.exploded", "9", "req-7", task_id)
+    assert row.event_id == record_id(record) != uuid.UUID(document["id"])
+    assert row.error == "unknown event type"
