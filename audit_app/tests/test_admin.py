@@ -74,6 +74,12 @@ def test_filters_by_type_and_topic(admin_client: Client, entries: dict, params: 
     assert [entry.pk for entry in response.context["cl"].result_list] == [entries["other"].pk]
 
 
+def test_filter_by_not_an_event_lists_invalid_records(admin_client: Client, entries: dict) -> None:
+    response = admin_client.get(CHANGELIST, {"event_type": ""})
+
+    assert [entry.event_type for entry in response.context["cl"].result_list] == [""]
+
+
 def test_malformed_task_filter_is_not_a_server_error(admin_client: Client, entries: dict) -> None:
     assert admin_client.get(CHANGELIST, {"task_id": "nope"}).status_code in {200, 302}
 
