@@ -29,19 +29,23 @@ from django.utils import timezone as django_timezone
 from core.errors import ApplicationError
 from recurrence_app import services as recurrence_services
 from recurrence_app.models import RecurrenceMode, Series
-from recurrence_app.rules import RuleError, validate_rule
 from tasks_app import signals
 from tasks_app.models import Priority, Reminder, ReminderStatus, Tag, Task, TaskStatus
 from tasks_app.representations import reminder_representation, task_representation
 from tasks_app.validation import (
     MESSAGES,
-    OFFSET_MAX_MINUTES,
-    REMINDERS_MAX,
-    InvalidInput,
+    FieldErrors,
+    check_relative_reminders,
+    clean_due_at,
+    clean_mode,
+    clean_priority,
+    clean_reminders,
+    clean_rule,
     normalize_tags,
     normalize_title,
     validate_description,
     validate_timezone,
+    validation_error,
 )
 
 UPDATABLE_FIELDS = frozenset(
@@ -59,10 +63,6 @@ UPDATABLE_FIELDS = frozenset(
 )
 
 
-def validation_error(fields: dict[str, list[str]]) -> ApplicationError:
-    return ApplicationError("Some fields are invalid.", code="validation_error", status=400, fields=fields)
-
-
 def precondition_failed(task: Task, expected_version: int) -> ApplicationError:
     return ApplicationError(
         f"The task changed since version {expected_version}; it is now at version {task.version}. "
@@ -71,101 +71,6 @@ def precondition_failed(task: Task, expected_version: int) -> ApplicationError:
         status=412,
         headers={"ETag": task.etag},
     )
-
-
-# --- Validation -----------------------------------------------------------------------------
-
-
-class _Errors:
-    """Collects field messages so a caller learns about every bad field at once."""
-
-    def __init__(self) -> None:
-        self.fields: dict[str, list[str]] = {}
-
-    def add(self, field: str, message: str) -> None:
-        self.fields.setdefault(field, []).append(message)
-
-    def check(self, field: str, fn: Any, value: Any) -> Any:
-        try:
-            return fn(value)
-        except InvalidInput as exc:
-            self.add(field, str(exc))
-            return None
-
-    def raise_if_any(self) -> None:
-        if self.fields:
-            raise validation_error(self.fields)
-
-
-def _clean_priority(value: object) -> str:
-    if value not in Priority.values:
-        raise InvalidInput(MESSAGES["priority_invalid"])
-    return str(value)
-
-
-def _clean_mode(value: object) -> str:
-    if value not in RecurrenceMode.values:
-        raise InvalidInput(MESSAGES["mode_invalid"])
-    return str(value)
-
-
-def _clean_due_at(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or django_timezone.is_naive(value):
-        raise InvalidInput(MESSAGES["due_at_invalid"])
-    return value
-
-
-def _clean_reminders(value: object) -> list[dict[str, Any]]:
-    """Reminder specs as `{"remind_at": aware datetime}` or `{"offset_minutes": int}`."""
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise InvalidInput(MESSAGES["reminder_one_of"])
-    specs: list[dict[str, Any]] = []
-    for item in value:
-        if not isinstance(item, Mapping):
-            raise InvalidInput(MESSAGES["reminder_one_of"])
-        remind_at, offset = item.get("remind_at"), item.get("offset_minutes")
-        if (remind_at is None) == (offset is None):
-            raise InvalidInput(MESSAGES["reminder_one_of"])
-        if offset is not None:
-            if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= OFFSET_MAX_MINUTES:
-                raise InvalidInput(MESSAGES["reminder_offset_range"])
-            spec: dict[str, Any] = {"offset_minutes": offset}
-        else:
-            if not isinstance(remind_at, datetime) or django_timezone.is_naive(remind_at):
-                raise InvalidInput(MESSAGES["reminder_one_of"])
-            spec = {"remind_at": remind_at}
-        if spec not in specs:
-            specs.append(spec)
-    if len(specs) > REMINDERS_MAX:
-        raise InvalidInput(MESSAGES["reminders_too_many"])
-    return specs
-
-
-def _clean_rule(errors: _Errors, rule: object, due_at: datetime | None) -> str:
-    if rule in (None, ""):
-        return ""
-    if not isinstance(rule, str):
-        errors.add("recurrence_rule", "The recurrence rule must be a string.")
-        return ""
-    try:
-        normalised = validate_rule(rule, dtstart=due_at)
-    except RuleError as exc:
-        errors.add("recurrence_rule", str(exc))
-        return ""
-    except (ValueError, ArithmeticError, TypeError, LookupError):
-        # dateutil can fail in other ways on extreme values; that is still a bad rule, not a 500.
-        errors.add("recurrence_rule", "The recurrence rule is not a valid RRULE.")
-        return ""
-    if due_at is None:
-        errors.add("recurrence_rule", MESSAGES["rule_needs_due_at"])
-    return normalised
-
-
-def _check_relative_reminders(errors: _Errors, specs: Iterable[Mapping[str, Any]], due_at: datetime | None) -> None:
-    if due_at is None and any(spec.get("offset_minutes") is not None for spec in specs):
-        errors.add("reminders", MESSAGES["reminder_needs_due_at"])
 
 
 # --- Helpers --------------------------------------------------------------------------------
@@ -186,7 +91,7 @@ def _reload(task: Task) -> Task:
 
 def _remind_at(spec: Mapping[str, Any], due_at: datetime | None) -> datetime:
     if spec.get("offset_minutes") is not None:
-        assert due_at is not None  # checked by _check_relative_reminders
+        assert due_at is not None  # checked by check_relative_reminders
         return due_at - timedelta(minutes=spec["offset_minutes"])
     return spec["remind_at"]
 
@@ -244,17 +149,17 @@ def task_create(
     task raises `IntegrityError` (the recurrence consumer relies on this).
     Raises `ApplicationError` (400, field messages) for invalid input.
     """
-    errors = _Errors()
+    errors = FieldErrors()
     title = errors.check("title", normalize_title, title)
     description = errors.check("description", validate_description, description)
-    priority = errors.check("priority", _clean_priority, priority)
+    priority = errors.check("priority", clean_priority, priority)
     tag_names = errors.check("tags", normalize_tags, tags) or []
-    due_at = errors.check("due_at", _clean_due_at, due_at)
+    due_at = errors.check("due_at", clean_due_at, due_at)
     timezone = errors.check("timezone", validate_timezone, timezone)
-    recurrence_mode = errors.check("recurrence_mode", _clean_mode, recurrence_mode)
-    specs = errors.check("reminders", _clean_reminders, reminders) or []
-    rule = _clean_rule(errors, recurrence_rule, due_at)
-    _check_relative_reminders(errors, specs, due_at)
+    recurrence_mode = errors.check("recurrence_mode", clean_mode, recurrence_mode)
+    specs = errors.check("reminders", clean_reminders, reminders) or []
+    rule = clean_rule(errors, recurrence_rule, due_at)
+    check_relative_reminders(errors, specs, due_at)
     errors.raise_if_any()
 
     if rule and series is None:
@@ -328,33 +233,33 @@ def task_update(*, task: Task, expected_version: int | None = None, **fields: An
     task = _reload(task)
     before_state, before = _state(task), task_representation(task)
 
-    errors = _Errors()
+    errors = FieldErrors()
     if "title" in fields:
         task.title = errors.check("title", normalize_title, fields["title"])
     if "description" in fields:
         task.description = errors.check("description", validate_description, fields["description"])
     if "priority" in fields:
-        task.priority = errors.check("priority", _clean_priority, fields["priority"])
+        task.priority = errors.check("priority", clean_priority, fields["priority"])
     tag_names = errors.check("tags", normalize_tags, fields["tags"]) if "tags" in fields else None
     if "due_at" in fields:
-        task.due_at = errors.check("due_at", _clean_due_at, fields["due_at"])
+        task.due_at = errors.check("due_at", clean_due_at, fields["due_at"])
     if "timezone" in fields:
         task.timezone = errors.check("timezone", validate_timezone, fields["timezone"])
     if "recurrence_mode" in fields:
-        task.recurrence_mode = errors.check("recurrence_mode", _clean_mode, fields["recurrence_mode"])
-    specs = errors.check("reminders", _clean_reminders, fields["reminders"]) if "reminders" in fields else None
+        task.recurrence_mode = errors.check("recurrence_mode", clean_mode, fields["recurrence_mode"])
+    specs = errors.check("reminders", clean_reminders, fields["reminders"]) if "reminders" in fields else None
     errors.raise_if_any()
 
     rule_input = fields.get("recurrence_rule", task.recurrence_rule)
     old_rule = task.recurrence_rule
-    task.recurrence_rule = _clean_rule(errors, rule_input, task.due_at)
+    task.recurrence_rule = clean_rule(errors, rule_input, task.due_at)
     if errors.fields.get("recurrence_rule") == [MESSAGES["rule_needs_due_at"]] and "recurrence_rule" not in fields:
         # The stored rule is fine; it is due_at that may not go away while the rule is there.
         errors.fields.pop("recurrence_rule")
         errors.add("due_at", MESSAGES["rule_needs_due_at"])
     existing = list(task.reminders.all())
     pending_specs = specs if specs is not None else [_spec_of(r) for r in existing if r.status != ReminderStatus.FIRED]
-    _check_relative_reminders(errors, pending_specs, task.due_at)
+    check_relative_reminders(errors, pending_specs, task.due_at)
     errors.raise_if_any()
 
     scheduled, cancelled = _apply_reminders(task, existing, specs)

@@ -6,8 +6,17 @@ Messages are written for the chatbot as much as for people: each says what is al
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from functools import cache
+from typing import Any
+
+from django.utils import timezone as django_timezone
+
+from core.errors import ApplicationError
+from recurrence_app.models import RecurrenceMode
+from recurrence_app.rules import RuleError, validate_rule
+from tasks_app.models import Priority
 
 TITLE_MAX = 500
 DESCRIPTION_MAX = 10_000
@@ -97,3 +106,102 @@ def validate_description(description: object) -> str:
     if len(description) > DESCRIPTION_MAX:
         raise InvalidInput(MESSAGES["description_too_long"])
     return description
+
+
+def validation_error(fields: dict[str, list[str]]) -> ApplicationError:
+    return ApplicationError("Some fields are invalid.", code="validation_error", status=400, fields=fields)
+
+
+# --- Checks of service input (API and non-API callers alike) ------------------------------
+
+
+class FieldErrors:
+    """Collects field messages so a caller learns about every bad field at once."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.fields.setdefault(field, []).append(message)
+
+    def check(self, field: str, fn: Any, value: Any) -> Any:
+        try:
+            return fn(value)
+        except InvalidInput as exc:
+            self.add(field, str(exc))
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            raise validation_error(self.fields)
+
+
+def clean_priority(value: object) -> str:
+    if value not in Priority.values:
+        raise InvalidInput(MESSAGES["priority_invalid"])
+    return str(value)
+
+
+def clean_mode(value: object) -> str:
+    if value not in RecurrenceMode.values:
+        raise InvalidInput(MESSAGES["mode_invalid"])
+    return str(value)
+
+
+def clean_due_at(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or django_timezone.is_naive(value):
+        raise InvalidInput(MESSAGES["due_at_invalid"])
+    return value
+
+
+def clean_reminders(value: object) -> list[dict[str, Any]]:
+    """Reminder specs as `{"remind_at": aware datetime}` or `{"offset_minutes": int}`."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInput(MESSAGES["reminder_one_of"])
+    specs: list[dict[str, Any]] = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise InvalidInput(MESSAGES["reminder_one_of"])
+        remind_at, offset = item.get("remind_at"), item.get("offset_minutes")
+        if (remind_at is None) == (offset is None):
+            raise InvalidInput(MESSAGES["reminder_one_of"])
+        if offset is not None:
+            if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= OFFSET_MAX_MINUTES:
+                raise InvalidInput(MESSAGES["reminder_offset_range"])
+            spec: dict[str, Any] = {"offset_minutes": offset}
+        else:
+            if not isinstance(remind_at, datetime) or django_timezone.is_naive(remind_at):
+                raise InvalidInput(MESSAGES["reminder_one_of"])
+            spec = {"remind_at": remind_at}
+        if spec not in specs:
+            specs.append(spec)
+    if len(specs) > REMINDERS_MAX:
+        raise InvalidInput(MESSAGES["reminders_too_many"])
+    return specs
+
+
+def clean_rule(errors: FieldErrors, rule: object, due_at: datetime | None) -> str:
+    if rule in (None, ""):
+        return ""
+    if not isinstance(rule, str):
+        errors.add("recurrence_rule", "The recurrence rule must be a string.")
+        return ""
+    try:
+        normalised = validate_rule(rule, dtstart=due_at)
+    except RuleError as exc:
+        errors.add("recurrence_rule", str(exc))
+        return ""
+    except (ValueError, ArithmeticError, TypeError, LookupError):
+        # dateutil can fail in other ways on extreme values; that is still a bad rule, not a 500.
+        errors.add("recurrence_rule", "The recurrence rule is not a valid RRULE.")
+        return ""
+    if due_at is None:
+        errors.add("recurrence_rule", MESSAGES["rule_needs_due_at"])
+    return normalised
+
+
+def check_relative_reminders(errors: FieldErrors, specs: Iterable[Mapping[str, Any]], due_at: datetime | None) -> None:
+    if due_at is None and any(spec.get("offset_minutes") is not None for spec in specs):
+        errors.add("reminders", MESSAGES["reminder_needs_due_at"])
