@@ -121,3 +121,20 @@ def test_concurrent_requests_with_one_key_create_one_task(user):
     created = [body for status, body in zip(statuses, bodies, strict=True) if status == 201]
     assert created  # the first one, plus any replay after it finished
     assert all(body["id"] == created[0]["id"] for body in created)
+
+
+@pytest.mark.django_db
+def test_key_left_in_flight_by_a_dead_process_is_taken_over(api_client, user):
+    row = IdempotencyKey.objects.create(
+        user=user,
+        key="orphan",
+        scope="task_create",
+        request_hash=_fingerprint(BODY),
+        expires_at=timezone.now() + timedelta(hours=24),
+    )
+    IdempotencyKey.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    response = api_client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="orphan")
+    assert response.status_code == 201
+    replay = api_client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="orphan")
+    assert replay.json()["id"] == response.json()["id"]
+    assert Task.objects.count() == 1
