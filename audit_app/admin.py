@@ -27,25 +27,23 @@ def audit_trail_admin_url(task_id: uuid.UUID | str) -> str:
 
 
 class EstimatedCountPaginator(Paginator):
-    """Exact counts on a filtered list; the planner's estimate for the whole table, where
-    count(*) over tens of millions of rows would make every admin page slow."""
+    """Exact counts for small results; the planner's estimate for large ones, where count(*)
+    over millions of rows would make every admin page slow (the page count is then approximate)."""
+
+    exact_up_to = 100_000
 
     @cached_property
     def count(self) -> int:
         query = getattr(self.object_list, "query", None)
-        if query is not None and not query.where:
+        if query is not None:
+            sql, params = query.sql_with_params()
             with connection.cursor() as cursor:
-                cursor.execute(
-                    """
-                    SELECT COALESCE(SUM(GREATEST(child.reltuples, 0)), 0)::bigint
-                    FROM pg_inherits
-                    JOIN pg_class parent ON parent.oid = pg_inherits.inhparent
-                    JOIN pg_class child ON child.oid = pg_inherits.inhrelid
-                    WHERE parent.relname = 'audit_log'
-                    """
-                )
-                estimate = cursor.fetchone()[0]
-            if estimate > 100_000:
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+                plan = cursor.fetchone()[0]
+            if isinstance(plan, str):
+                plan = json.loads(plan)
+            estimate = int(plan[0]["Plan"]["Plan Rows"])
+            if estimate > self.exact_up_to:
                 return estimate
         return super().count
 

@@ -105,3 +105,15 @@ def test_superuser_cannot_add_change_or_delete_entries(admin_client: Client, ent
     response = admin_client.get(CHANGELIST)
     assert "Add audit log entry" not in response.text
     assert 'name="action"' not in response.text
+
+
+def test_admin_counts_exactly_when_small_and_estimates_when_large(entries: dict) -> None:
+    from audit_app.admin import EstimatedCountPaginator
+
+    queryset = AuditLog.objects.order_by("-occurred_at")
+    assert EstimatedCountPaginator(queryset, 50).count == 3
+
+    class Tiny(EstimatedCountPaginator):
+        exact_up_to = 0  # every planner estimate counts as large
+
+    assert Tiny(queryset, 50).count != 3  # the planner's guess, not a count
