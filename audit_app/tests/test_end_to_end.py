@@ -84,6 +84,13 @@ def test_a_tasks_life_appears_in_its_audit_trail_in_order_and_once(
     assert AuditLog.objects.filter(event_id=event.id).count() == 2  # task-events and task-updates
     assert len(trail(task.pk)) == 9
 
+    # A dead letter of that event: its own row on the DLQ topic, with the reasons kept.
+    dlq_headers = {"error": "PermanentError: no", "handler": "h", "attempts": "1", "failed_at": "2026-11-28T00:00:00Z"}
+    produce("task-events.dlq", key=str(task.pk), value=event.to_json(), headers={"ce_id": event.id, **dlq_headers})
+    dead = wait_until(lambda: AuditLog.objects.filter(topic="task-events.dlq", event_id=event.id).first(), timeout=30)
+    assert (dead.event_type, dead.error) == ("task.created", "PermanentError: no")
+    assert dead.headers == {"ce_id": event.id, **dlq_headers}
+
 
 def test_a_recurring_tasks_whole_life_is_in_its_audit_trail_in_order(
     kafka_topics: None, processes: ManagedProcesses, user: Any
