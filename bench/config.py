@@ -1,0 +1,68 @@
+"""Sizes and durations of each scenario, full and quick. Every loop in the bench is bounded by
+these counts and by deadlines derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    relay_rows: int
+    audit_records: int
+    latency_rate: float  # REST writes (and raw Kafka records) per second
+    latency_seconds: float
+    rest_concurrency: int
+    rest_seconds: float
+    rest_list_tasks: int  # tasks per user for the list benchmark
+    ws_connections: int
+    ws_client_processes: int
+    ws_server_workers: int
+    ws_sync_consumers: int
+    ws_update_rate: float
+    ws_update_seconds: float
+    reminders: int
+    reminder_window_seconds: float
+    recurrences: int
+
+
+FULL = Config(
+    name="full",
+    relay_rows=50_000,
+    audit_records=50_000,
+    latency_rate=20,
+    latency_seconds=30,
+    rest_concurrency=16,
+    rest_seconds=15,
+    rest_list_tasks=50,
+    ws_connections=10_000,
+    ws_client_processes=4,
+    ws_server_workers=2,
+    ws_sync_consumers=2,
+    ws_update_rate=500,
+    ws_update_seconds=30,
+    reminders=10_000,
+    reminder_window_seconds=60,
+    recurrences=2_000,
+)
+
+QUICK = Config(
+    name="quick",
+    relay_rows=3_000,
+    audit_records=3_000,
+    latency_rate=25,
+    latency_seconds=4,
+    rest_concurrency=4,
+    rest_seconds=2,
+    rest_list_tasks=10,
+    ws_connections=200,
+    ws_client_processes=1,
+    ws_server_workers=1,
+    ws_sync_consumers=1,
+    ws_update_rate=100,
+    ws_update_seconds=2,
+    reminders=1_000,
+    reminder_window_seconds=3,
+    recurrences=60,
+)

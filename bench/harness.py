@@ -1,0 +1,284 @@
+"""What a benchmark run owns: its broker, its database, its queue names and its child processes.
+
+`Harness.open()` must run before Django is set up: it points this process's environment (and so
+every child's) at a fresh Tansu broker on a free port, a database `bench_<id>` (created and
+migrated here, dropped at the end), a Celery queue and a channel-layer prefix of its own. Nothing
+that the run did not start is touched; everything it started is stopped in `close()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+# The open-files hard limit on our machines (DESIGN.md section 10): children raise to it.
+NOFILE_WANTED = 20_000
+
+
+def raise_nofile() -> None:
+    """Raise this process's open-files soft limit to its hard limit (at most NOFILE_WANTED)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, NOFILE_WANTED) if hard != resource.RLIM_INFINITY else NOFILE_WANTED
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, message: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of one process, in KiB (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def child_pids(pid: int) -> list[int]:
+    pids = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in (task / "children").read_text().split()]
+    return pids
+
+
+class Child:
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.name = name
+        self.process = process
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        def seen() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.process.returncode}); see {self.log_path}")
+            return text in self.log()
+
+        wait_until(seen, timeout, f"{self.name}: {text!r} in {self.log_path}")
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.run_id = uuid.uuid4().hex[:8]
+        self.log_dir = Path(f"/tmp/todo-bench-{self.run_id}")
+        self.db_name = f"bench_{self.run_id}"
+        self.queue = f"bench-{self.run_id}"
+        self.children: list[Child] = []
+        self.broker: subprocess.Popen[bytes] | None = None
+        self.db_params: dict[str, Any] = {}
+        self.kafka = ""
+        self.worker_count = 0
+
+    # --- setup and teardown --------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Broker, database, environment; then Django, migrations and topics."""
+        import environ
+
+        from kafka_bridge import embedded
+
+        raise_nofile()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        port = embedded.free_port()
+        self.kafka = f"127.0.0.1:{port}"
+        self.broker = embedded.start(port, log_path=self.log_dir / "tansu.log")
+
+        base = environ.Env.db_url_config(os.environ.get("DATABASE_URL", "postgres://localhost:5432/todo"))
+        self.db_params = {
+            "host": base.get("HOST") or "localhost",
+            "port": int(base.get("PORT") or 5432),
+            "user": base.get("USER") or None,
+            "password": base.get("PASSWORD") or None,
+        }
+        self._admin_sql(f'CREATE DATABASE "{self.db_name}"')
+        auth = self.db_params["user"] or ""
+        if self.db_params["password"]:
+            auth += f":{self.db_params['password']}"
+        os.environ.update(
+            DJANGO_SETTINGS_MODULE="todo_project.settings",
+            DATABASE_URL=f"postgres://{auth}{'@' if auth else ''}{self.db_params['host']}:{self.db_params['port']}/{self.db_name}",
+            KAFKA_BOOTSTRAP_SERVERS=self.kafka,
+            CELERY_TASK_DEFAULT_QUEUE=self.queue,
+            CHANNEL_LAYER_PREFIX=f"bench-{self.run_id}",
+            LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            PYTHONUNBUFFERED="1",
+        )
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        from kafka_bridge.topics import ensure_topics
+
+        ensure_topics()
+
+    def close(self) -> None:
+        self.stop_all()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        with contextlib.suppress(Exception):
+            self._delete_queue()
+        if self.broker is not None:
+            from kafka_bridge import embedded
+
+            embedded.stop(self.broker)
+            self.broker = None
+        with contextlib.suppress(Exception):
+            self._admin_sql(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+    def _admin_sql(self, statement: str) -> None:
+        import psycopg
+
+        params = {k: v for k, v in self.db_params.items() if v is not None}
+        with psycopg.connect(dbname="postgres", autocommit=True, **params) as connection:
+            connection.execute(statement)
+
+    def _delete_queue(self) -> None:
+        # Relay wake-ups that no worker took would otherwise stay in RabbitMQ under our queue.
+        from todo_project.celery import app
+
+        with app.connection_for_write() as connection:
+            channel = connection.channel()
+            channel.queue_delete(self.queue)
+
+    # --- child processes --------------------------------------------------------------------------
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(extra)
+        return env
+
+    def start(self, name: str, argv: list[str], **env: str) -> Child:
+        log_path = self.log_dir / f"{name}.log"
+        log = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=raise_nofile,  # noqa: PLW1509 - only sets a resource limit
+        )
+        log.close()
+        child = Child(name, process, log_path)
+        self.children.append(child)
+        return child
+
+    def manage(self, name: str, *command: str, **env: str) -> Child:
+        return self.start(name, [PYTHON, "manage.py", *command], **env)
+
+    def relay(self) -> Child:
+        child = self.manage("relay", "relay_outbox", "--loop", LOG_LEVEL="INFO")
+        child.wait_for_log("outbox relay is the leader", 60)
+        return child
+
+    def consumer(self, name: str, *, wait: bool = True, suffix: str = "") -> Child:
+        child = self.manage(f"consumer-{name}{suffix}", "run_consumer", name, LOG_LEVEL="INFO")
+        if wait:
+            child.wait_for_log("partitions assigned", 90)
+        return child
+
+    def celery_worker(self) -> Child:
+        """Takes the relay wake-ups that every committed write enqueues (as in production)."""
+        self.worker_count += 1
+        node = f"bench-{self.run_id}-{self.worker_count}@%h"
+        return self.start(
+            f"celery-worker-{self.worker_count}",
+            [PYTHON, "-m", "celery", "-A", "todo_project", "worker", "--pool=threads", "-c", "2"]
+            + ["-Q", self.queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", node]
+            + ["-l", "WARNING"],
+        )
+
+    def uvicorn(
+        self,
+        name: str,
+        *,
+        app: str = "todo_project.asgi:application",
+        workers: int = 1,
+        health_path: str = "/healthz",
+        **env: str,
+    ) -> tuple[Child, int]:
+        """The web server as docker/entrypoint/web runs it (no per-message deflate), on a free port."""
+        from kafka_bridge.embedded import free_port
+
+        port = free_port()
+        argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off"]
+        argv += ["--no-server-header", "--no-access-log", "--timeout-graceful-shutdown", "3"]
+        argv += ["--backlog", "4096"]
+        if workers > 1:
+            argv += ["--workers", str(workers)]
+        child = self.start(name, argv, **env)
+
+        def healthy() -> bool:
+            if child.process.poll() is not None:
+                raise RuntimeError(f"{name} exited; see {child.log_path}")
+            try:
+                url = f"http://127.0.0.1:{port}{health_path}"
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own http URL
+                    return response.status < 500
+            except OSError:
+                return False
+
+        wait_until(healthy, 60, f"{name} on port {port}", interval=0.2)
+        if workers > 1:
+            wait_until(lambda: len(child_pids(child.pid)) >= workers, 30, f"{name} workers")
+        return child, port
+
+    def server_pids(self, child: Child) -> list[int]:
+        """The processes that hold connections: the workers under uvicorn's supervisor, or itself."""
+        return child_pids(child.pid) or [child.pid]
+
+    def stop(self, child: Child, timeout: float = 10.0) -> None:
+        if child.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.process.wait()
+        if child in self.children:
+            self.children.remove(child)
+
+    def stop_all(self) -> None:
+        for child in list(reversed(self.children)):
+            self.stop(child)
