@@ -57,4 +57,13 @@ def flush() -> int:
     return _producer.flush(FLUSH_TIMEOUT_SECONDS)
 
 
+def close(timeout: float = 5.0) -> None:
+    """Flush and drop the producer, e.g. before its broker goes away (the test harness)."""
+    global _producer
+    with _lock:
+        if _producer is not None and _pid == os.getpid():
+            _producer.flush(timeout)
+        _producer = None
+
+
 atexit.register(flush)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -22,6 +23,7 @@ from kafka_bridge.topics import DLQ_SUFFIX
 
 REDRIVE_GROUP = "kafka-bridge-redrive"
 TIMEOUT_SECONDS = 10.0
+IDLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -49,18 +51,21 @@ def redrive(topic: str, *, dry_run: bool = False, report: Callable[[DeadRecord],
             raise KafkaException(f"topic {dlq} does not exist")
         partitions = [TopicPartition(dlq, p) for p in sorted(metadata.topics[dlq].partitions)]
         committed = consumer.committed(partitions, timeout=TIMEOUT_SECONDS)
-        ends = {}
-        starts = []
+        starts, ends = [], {}
         for position in committed:
             low, high = consumer.get_watermark_offsets(TopicPartition(dlq, position.partition), timeout=TIMEOUT_SECONDS)
-            start = position.offset if position.offset >= 0 else low
-            if start < high:
-                ends[position.partition] = high
-                starts.append(TopicPartition(dlq, position.partition, start))
-        records = _read_until(consumer, starts, ends)
+            starts.append(TopicPartition(dlq, position.partition, position.offset if position.offset >= 0 else low))
+            ends[position.partition] = high
+        records = _read_all(consumer, starts, ends)
         if not dry_run and records:
             _produce(records)
-            consumer.commit(offsets=[TopicPartition(dlq, p, end) for p, end in ends.items()], asynchronous=False)
+            next_offsets: dict[int, int] = {}
+            for record in records:
+                next_offsets[record.partition] = max(next_offsets.get(record.partition, 0), record.offset + 1)
+            consumer.commit(
+                offsets=[TopicPartition(dlq, partition, offset) for partition, offset in next_offsets.items()],
+                asynchronous=False,
+            )
         for record in records:
             if report:
                 report(record)
@@ -69,39 +74,47 @@ def redrive(topic: str, *, dry_run: bool = False, report: Callable[[DeadRecord],
         consumer.close()
 
 
-def _read_until(consumer: Consumer, starts: list[TopicPartition], ends: dict[int, int]) -> list[DeadRecord]:
-    if not starts:
-        return []
+def _read_all(consumer: Consumer, starts: list[TopicPartition], ends: dict[int, int]) -> list[DeadRecord]:
+    """Every record from `starts` on: at least up to the reported end offsets, then until the DLQ
+    stays quiet for IDLE_SECONDS. The reported end alone is not trusted: the embedded broker
+    (Tansu) reports the end of a multi-record batch as its first offset + 1 until the next batch
+    arrives (DESIGN.md section 10), and a record dead-lettered meanwhile is welcome too."""
     consumer.assign(starts)
-    remaining = dict(ends)
+    positions = {start.partition: start.offset for start in starts}
     records: list[DeadRecord] = []
     deadline = time.monotonic() + TIMEOUT_SECONDS
-    while remaining:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"DLQ records up to {remaining} could not be read within {TIMEOUT_SECONDS} s")
+    quiet_since = time.monotonic()
+    while True:
         batch = consumer.consume(num_messages=1000, timeout=0.1)
-        for message in batch:
-            if message.error():
-                continue
-            partition = message.partition()
-            if partition not in remaining or message.offset() >= remaining[partition]:
-                continue
-            headers = list(message.headers() or [])
-            header_map = {name: (value or b"").decode("utf-8", "replace") for name, value in headers}
-            records.append(
-                DeadRecord(
-                    partition=partition,
-                    offset=message.offset(),
-                    key=message.key(),
-                    value=message.value(),
-                    headers=[(name, value) for name, value in headers if name not in DLQ_HEADERS],
-                    target=header_map.get("original_topic") or message.topic().removesuffix(DLQ_SUFFIX),
-                    error=header_map.get("error", ""),
-                )
-            )
-            if message.offset() + 1 >= remaining[partition]:
-                del remaining[partition]
+        now = time.monotonic()
+        received = [message for message in batch if not message.error()]
+        if received:
+            quiet_since = now
+        for message in received:
+            positions[message.partition()] = message.offset() + 1
+            records.append(_dead_record(message))
+        reached_ends = all(positions[partition] >= end for partition, end in ends.items())
+        if reached_ends and now - quiet_since >= IDLE_SECONDS:
+            break
+        if now > deadline:
+            if not reached_ends:
+                raise TimeoutError(f"DLQ records up to {ends} could not be read within {TIMEOUT_SECONDS} s")
+            break
     return sorted(records, key=lambda r: (r.partition, r.offset))
+
+
+def _dead_record(message: Any) -> DeadRecord:
+    headers = list(message.headers() or [])
+    header_map = {name: (value or b"").decode("utf-8", "replace") for name, value in headers}
+    return DeadRecord(
+        partition=message.partition(),
+        offset=message.offset(),
+        key=message.key(),
+        value=message.value(),
+        headers=[(name, value) for name, value in headers if name not in DLQ_HEADERS],
+        target=header_map.get("original_topic") or message.topic().removesuffix(DLQ_SUFFIX),
+        error=header_map.get("error", ""),
+    )
 
 
 def _produce(records: list[DeadRecord]) -> None:

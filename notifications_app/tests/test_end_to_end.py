@@ -23,8 +23,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from kafka_bridge.envelope import CloudEvent
-from kafka_bridge.tests.kafka_helpers import end_offsets, headers_of, produce, read_from
+from kafka_bridge.tests.kafka_helpers import end_offsets, headers_of, read_from
 from notifications_app.models import Notification, NotificationStatus
 from notifications_app.tests.factories import make_task_with_reminders
 from notifications_app.tests.smtp import SMTPTestServer
@@ -224,7 +223,8 @@ def test_550_is_not_retried_and_leaves_a_dead_record_and_a_dlq_entry(
 def test_dead_notification_is_sent_again_when_its_dlq_record_is_redriven(
     pipeline: Pipeline, smtp: SMTPTestServer, dispatcher: Any, user: Any
 ) -> None:
-    smtp.script("RCPT", "550 5.2.1 mailbox disabled")
+    dlq_start = end_offsets("reminders.dlq")
+    smtp.script("RCPT", "550 5.2.1 mailbox disabled")  # once: the next attempt is accepted
     task = make_task_with_reminders(user, timezone.now())
     reminder = task.reminders.get()
     wait_until(
@@ -232,21 +232,12 @@ def test_dead_notification_is_sent_again_when_its_dlq_record_is_redriven(
         timeout=30,
     )
     dead = _notification(reminder)
-    # The DLQ record of a dead notification: a `reminder.due` copy (its own event id) with the
-    # reason, as DESIGN.md section 6 describes (see the module docstring of services.sending).
-    event = CloudEvent(
-        type="reminder.due",
-        source="/notifications",
-        subject=str(task.id),
-        userid=str(user.pk),
-        data={"reminder": dead.payload["reminder"], "task": dead.payload["task"]},
-    )
-    produce(
-        "reminders.dlq",
-        key=str(task.id),
-        value=event.to_json(),
-        headers={"ce_id": event.id, "ce_type": event.type, "error": dead.last_error},
-    )
+    # The relay publishes what kafka_bridge dead-lettered for it: the reminder.failed event and a
+    # redrivable reminder.due copy with its own id and the reason (DESIGN.md section 6).
+    records = read_from({"reminders.dlq": dlq_start}, expected=2, timeout=15)
+    [due_copy] = [record for record in records if headers_of(record).get("ce_type") == "reminder.due"]
+    assert "550 5.2.1 mailbox disabled" in headers_of(due_copy)["error"]
+    assert json.loads(due_copy.value())["data"]["reminder"]["id"] == str(reminder.id)
 
     # The cause is fixed (the server accepts again); the operator redrives the DLQ.
     call_command("redrive_dlq", "reminders.dlq", stdout=io.StringIO())

@@ -49,8 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _broker
     if _broker is not None:
-        from kafka_bridge import embedded
+        from kafka_bridge import embedded, producer
 
+        producer.close()  # else librdkafka logs failed reconnects to the stopped broker
         embedded.stop(_broker)
         _broker = None
 
