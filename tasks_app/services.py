@@ -158,7 +158,7 @@ def task_create(
     timezone = errors.check("timezone", validate_timezone, timezone)
     recurrence_mode = errors.check("recurrence_mode", clean_mode, recurrence_mode)
     specs = errors.check("reminders", clean_reminders, reminders) or []
-    rule = clean_rule(errors, recurrence_rule, due_at)
+    rule = clean_rule(errors, recurrence_rule, due_at, timezone)
     check_relative_reminders(errors, specs, due_at)
     errors.raise_if_any()
 
@@ -252,7 +252,7 @@ def task_update(*, task: Task, expected_version: int | None = None, **fields: An
 
     rule_input = fields.get("recurrence_rule", task.recurrence_rule)
     old_rule = task.recurrence_rule
-    task.recurrence_rule = clean_rule(errors, rule_input, task.due_at)
+    task.recurrence_rule = clean_rule(errors, rule_input, task.due_at, task.timezone)
     if errors.fields.get("recurrence_rule") == [MESSAGES["rule_needs_due_at"]] and "recurrence_rule" not in fields:
         # The stored rule is fine; it is due_at that may not go away while the rule is there.
         errors.fields.pop("recurrence_rule")
@@ -359,8 +359,26 @@ def _apply_series(task: Task, *, old_rule: str) -> None:
         not old_rule
     ):
         recurrence_services.series_update_rule(
-            series=series, rule=task.recurrence_rule, mode=task.recurrence_mode, timezone_name=task.timezone
+            series=series,
+            rule=task.recurrence_rule,
+            mode=task.recurrence_mode,
+            timezone_name=task.timezone,
+            due_at=task.due_at,
         )
+
+
+def _cancel_scheduled_reminders(task: Task) -> list[Reminder]:
+    """Cancel the task's scheduled reminders and return them.
+
+    The rows are locked first: a dispatcher that has just claimed one (FOR UPDATE SKIP LOCKED)
+    and marks it fired makes us wait, and PostgreSQL then re-checks the status, so a reminder
+    that fired is never reported or stored as cancelled.
+    """
+    cancelled = list(task.reminders.select_for_update().filter(status=ReminderStatus.SCHEDULED))
+    Reminder.objects.filter(pk__in=[r.pk for r in cancelled], status=ReminderStatus.SCHEDULED).update(
+        status=ReminderStatus.CANCELLED, updated_at=django_timezone.now()
+    )
+    return cancelled
 
 
 @transaction.atomic
@@ -374,10 +392,7 @@ def task_complete(*, task: Task) -> Task:
         return _reload(task)
     task.status, task.completed_at, task.version = TaskStatus.COMPLETED, django_timezone.now(), task.version + 1
     task.save(update_fields=["status", "completed_at", "version", "updated_at"])
-    cancelled = list(task.reminders.filter(status=ReminderStatus.SCHEDULED))
-    Reminder.objects.filter(pk__in=[r.pk for r in cancelled]).update(
-        status=ReminderStatus.CANCELLED, updated_at=django_timezone.now()
-    )
+    cancelled = _cancel_scheduled_reminders(task)
     task = _reload(task)
     representation = task_representation(task)
     _send_task_signal(signals.task_completed, task, representation)
@@ -423,10 +438,7 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
     task = _lock(task)
     if expected_version is not None and task.version != expected_version:
         raise precondition_failed(task, expected_version)
-    cancelled = list(task.reminders.filter(status=ReminderStatus.SCHEDULED))
-    Reminder.objects.filter(pk__in=[r.pk for r in cancelled]).update(
-        status=ReminderStatus.CANCELLED, updated_at=django_timezone.now()
-    )
+    cancelled = _cancel_scheduled_reminders(task)
     task = _reload(task)
     representation = task_representation(task)
     cancelled = _refetch(cancelled)

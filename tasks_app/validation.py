@@ -182,14 +182,15 @@ def clean_reminders(value: object) -> list[dict[str, Any]]:
     return specs
 
 
-def clean_rule(errors: FieldErrors, rule: object, due_at: datetime | None) -> str:
+def clean_rule(errors: FieldErrors, rule: object, due_at: datetime | None, timezone_name: str | None) -> str:
+    """The normalised rule; presets are refined for month ends in the task's own time zone."""
     if rule in (None, ""):
         return ""
     if not isinstance(rule, str):
         errors.add("recurrence_rule", "The recurrence rule must be a string.")
         return ""
     try:
-        normalised = validate_rule(rule, dtstart=due_at)
+        normalised = validate_rule(rule, dtstart=due_at, timezone_name=timezone_name)
     except RuleError as exc:
         errors.add("recurrence_rule", str(exc))
         return ""
