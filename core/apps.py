@@ -6,4 +6,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Core: auth, errors, health, observability"
 
     def ready(self) -> None:
+        from core import tracing
         from core.auth import schema  # noqa: F401  (registers the OpenAPI auth extension)
+
+        # Only with OTEL_EXPORTER_OTLP_ENDPOINT set; before any request, so the Django
+        # instrumentation's middleware is in place when the handler loads the middleware.
+        tracing.configure_from_environment()

@@ -20,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.dispatch import Signal
 
+from core import tracing
 from core.correlation import get_correlation_id
 from kafka_bridge import metrics
 from kafka_bridge.envelope import CloudEvent
@@ -106,6 +107,8 @@ def outbox_rows(
     headers = {"ce_id": event.id, "ce_type": event.type}
     if event.correlationid:
         headers["correlation_id"] = event.correlationid
+    # The trace context of the change (with OpenTelemetry on), continued by the relay.
+    headers.update(tracing.trace_headers())
     headers.update(extra_headers or {})
     value = event.to_dict()
     return [

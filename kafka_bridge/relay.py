@@ -35,6 +35,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F, Min
 from django.utils import timezone
 
+from core import tracing
 from kafka_bridge import metrics
 from kafka_bridge.models import OutboxEvent, ProcessedEvent
 from kafka_bridge.producer import FLUSH_TIMEOUT_SECONDS, get_producer
@@ -93,13 +94,15 @@ def publish_batch(batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[int, int]:
 
     for row_id, topic, key, value, headers in rows:
         topics[row_id] = topic
+        # With OpenTelemetry on: a publish span, child of the context stored with the row.
+        record_headers = tracing.publish_headers(headers, topic=topic, event_type=str(value.get("type", "")))
         while True:
             try:
                 producer.produce(
                     topic,
                     key=key.encode(),
                     value=_encode(value),
-                    headers=[(name, str(header).encode()) for name, header in headers.items()],
+                    headers=[(name, str(header).encode()) for name, header in record_headers.items()],
                     on_delivery=on_delivery(row_id),
                 )
                 break

@@ -30,6 +30,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from django.db import close_old_connections, connection, transaction
 
+from core import tracing
 from core.correlation import correlation_scope
 from kafka_bridge import metrics
 from kafka_bridge.config import client_config
@@ -225,7 +226,10 @@ class ConsumerRunner:
         if not handlers:
             metrics.RECORDS_HANDLED.labels(self.group, topic, "skipped").inc()
             return True
-        with correlation_scope(headers.get(CORRELATION_HEADER) or event.correlationid):
+        with (
+            correlation_scope(headers.get(CORRELATION_HEADER) or event.correlationid),
+            tracing.consume_span(headers, topic=topic, group=self.group, event_type=event.type),
+        ):
             attempt = 0
             while True:
                 attempt += 1
