@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test lint format install services system-packages db migrate clean
+.PHONY: dev test lint format install services system-packages db migrate clean bench bench-quick
 
 $(INSTALLED): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ dev: migrate
 ## test: the whole suite against real PostgreSQL, Redis, RabbitMQ and the embedded Kafka broker.
 test: install services system-packages
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: every benchmark scenario against its same-run baseline (< 15 min); bench-quick: the
+## smoke run (< 2 min). Table on stdout, JSON and plots in bench/results/ (bench/README.md).
+bench: install services
+	@$(PY) -m bench $(BENCH_ARGS)
+
+bench-quick: install services
+	@$(PY) -m bench --quick $(BENCH_ARGS)
 
 lint: install
 	@$(PY) -m ruff check .

@@ -124,12 +124,13 @@ class Harness:
             "password": base.get("PASSWORD") or None,
         }
         self._admin_sql(f'CREATE DATABASE "{self.db_name}"')
+        host = self.db_params["host"]
         auth = self.db_params["user"] or ""
         if self.db_params["password"]:
             auth += f":{self.db_params['password']}"
         os.environ.update(
             DJANGO_SETTINGS_MODULE="todo_project.settings",
-            DATABASE_URL=f"postgres://{auth}{'@' if auth else ''}{self.db_params['host']}:{self.db_params['port']}/{self.db_name}",
+            DATABASE_URL=f"postgres://{auth}{'@' if auth else ''}{host}:{self.db_params['port']}/{self.db_name}",
             KAFKA_BOOTSTRAP_SERVERS=self.kafka,
             CELERY_TASK_DEFAULT_QUEUE=self.queue,
             CHANNEL_LAYER_PREFIX=f"bench-{self.run_id}",
@@ -194,7 +195,7 @@ class Harness:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=raise_nofile,  # noqa: PLW1509 - only sets a resource limit
+            preexec_fn=raise_nofile,
         )
         log.close()
         child = Child(name, process, log_path)
@@ -221,9 +222,11 @@ class Harness:
         node = f"bench-{self.run_id}-{self.worker_count}@%h"
         return self.start(
             f"celery-worker-{self.worker_count}",
-            [PYTHON, "-m", "celery", "-A", "todo_project", "worker", "--pool=threads", "-c", "2"]
-            + ["-Q", self.queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", node]
-            + ["-l", "WARNING"],
+            [
+                *(PYTHON, "-m", "celery", "-A", "todo_project", "worker", "--pool=threads", "-c", "2"),
+                *("-Q", self.queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", node),
+                *("-l", "WARNING"),
+            ],
         )
 
     def uvicorn(

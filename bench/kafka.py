@@ -89,13 +89,21 @@ def raw_latency(*, rate: float, duration: float, payload_size: int = 900) -> lis
             latencies.append((time.time_ns() - sent_ns) / 1e6)
         done.set()
 
-    # Let the assignment settle (offset END is resolved on the first fetch).
-    for _ in range(10):
-        consumer.poll(0.1)
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
     producer = Producer(producer_config())
     padding = b"x" * payload_size
+    # Warm up both ends (connections, metadata, the END offset resolved by the first fetch), so
+    # the samples measure the steady state, as the long-running relay and consumers have it.
+    for i in range(3 * len(metadata.partitions)):
+        producer.produce(topic, key=str(i).encode(), value=b"%019d|warm-up" % 0)
+    producer.flush(30)
+    warm_deadline = time.monotonic() + 10
+    warmed = 0
+    while warmed < 3 * len(metadata.partitions) and time.monotonic() < warm_deadline:
+        message = consumer.poll(0.1)
+        if message is not None and not message.error():
+            warmed += 1
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
     start = time.monotonic()
     for i in range(expected):
         pause = start + i / rate - time.monotonic()

@@ -106,9 +106,8 @@ def table(report: Report) -> str:
         )
         met = {True: "yes", False: "**no**", None: ""}[figure.met]
         name = figure.name + (f" ({figure.note})" if figure.note else "")
-        lines.append(
-            f"| {figure.scenario} | {name} | {_fmt(figure.ours, figure.unit)} | {baseline} | {ratio} | {target.strip()} | {met} |"
-        )
+        ours = _fmt(figure.ours, figure.unit)
+        lines.append(f"| {figure.scenario} | {name} | {ours} | {baseline} | {ratio} | {target.strip()} | {met} |")
     return "\n".join(lines)
 
 

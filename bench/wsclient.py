@@ -47,8 +47,8 @@ async def _hold(ws: ClientConnection, user_id: int, stats: Stats, ready: asyncio
                 if int(owner) != user_id:
                     stats.misdelivered += 1
                 stats.latencies_ms.append((time.time_ns() - int(sent_ns)) / 1e6)
-    except Exception:  # noqa: BLE001 - a dropped connection is counted, not fatal
-        pass
+    except Exception as exc:  # noqa: BLE001 - a dropped connection is counted, not fatal
+        stats.failed.append(f"dropped: {type(exc).__name__}: {exc}"[:200])
     stats.closed += 1
 
 

@@ -15,8 +15,9 @@ from kafka_bridge.models import OutboxEvent
 def make_users(prefix: str, count: int) -> list[Any]:
     """`count` users named `<prefix>-<i>`, created in bulk (no password: tokens only)."""
     User = get_user_model()
+    unusable = "!"  # Django's unusable password: these users sign in with tokens only
     User.objects.bulk_create(
-        [User(username=f"{prefix}-{i}", email=f"{prefix}-{i}@example.com", password="!") for i in range(count)],
+        [User(username=f"{prefix}-{i}", email=f"{prefix}-{i}@example.com", password=unusable) for i in range(count)],
         batch_size=2000,
     )
     return list(User.objects.filter(username__startswith=f"{prefix}-").order_by("id"))

@@ -14,6 +14,7 @@ accepts and holds sockets on the same uvicorn settings, `bench.bare_ws`), misdel
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -122,10 +123,8 @@ def run(harness: Harness, config: Config, report: Report) -> None:
         harness, config, "ws-sync", pairs, "todo_project.asgi:application", True, "/healthz"
     )
     published = _publish(users, config.ws_update_rate, config.ws_update_seconds)
-    try:
+    with contextlib.suppress(TimeoutError):  # reported below as undelivered updates
         wait_caught_up("sync", ["task-updates"], timeout=60)
-    except TimeoutError:
-        pass  # reported below as undelivered updates
     time.sleep(2.0)
     outs = _collect(harness, clients, directory)
     harness.stop(web)
