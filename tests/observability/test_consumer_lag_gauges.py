@@ -4,8 +4,10 @@ per group, topic and partition, and must see lag grow while a consumer group is 
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,7 +68,7 @@ def test_relay_exports_the_lag_of_a_stopped_consumer_group(processes: ManagedPro
     ends = end_offsets(lag_topic)
     produced_at = time.time()
     port = free_port()
-    _relay(processes, "relay", lag_topic, port)
+    relay = _relay(processes, "relay", lag_topic, port)
 
     url = f"http://127.0.0.1:{port}/metrics"
     metrics = wait_until(
@@ -106,6 +108,11 @@ def test_relay_exports_the_lag_of_a_stopped_consumer_group(processes: ManagedPro
         timeout=20,
         message="lag back to zero after the commit",
     )
+
+    # SIGTERM: the relay stops cleanly, the exporter with it.
+    relay.send_signal(signal.SIGTERM)
+    assert relay.wait(timeout=20) == 0
+    assert "consumer lag exporter stopped" in Path(relay.log_path).read_text()
 
 
 def _committed(group: str, topic: str) -> dict[int, int]:

@@ -19,6 +19,8 @@ from kafka_bridge.lag_exporter import DEFAULT_INTERVAL_SECONDS, start_lag_export
 from kafka_bridge.shutdown import stop_event_on_signals
 from kafka_bridge.topics import ensure_topics
 
+EXPORTER_JOIN_SECONDS = 10.0
+
 
 class Command(BaseCommand):
     help = "Publish pending outbox rows to Kafka (once, or continuously with --loop)."
@@ -46,5 +48,11 @@ class Command(BaseCommand):
             return
         metrics.serve(metrics_port)
         stop = stop_event_on_signals()
-        start_lag_exporter(stop=stop, interval=lag_interval)
-        relay.run_loop(batch_size=batch, stop=stop)
+        exporter = start_lag_exporter(stop=stop, interval=lag_interval)
+        try:
+            relay.run_loop(batch_size=batch, stop=stop)
+        finally:
+            stop.set()
+            if exporter is not None:
+                # Let a measurement in flight finish rather than kill it inside librdkafka.
+                exporter.join(timeout=EXPORTER_JOIN_SECONDS)
