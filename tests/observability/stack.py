@@ -26,7 +26,13 @@ class Stack:
 
     def _env(self, role: str, **extra: str) -> dict[str, str]:
         port = self.metrics_ports[role] = free_port()
-        return {**self.env, "METRICS_PORT": str(port), "METRICS_ADDR": "127.0.0.1", **extra}
+        return {
+            **self.env,
+            "METRICS_PORT": str(port),
+            "METRICS_ADDR": "127.0.0.1",
+            "OTEL_SERVICE_NAME": f"todo-{role}",  # used only with tracing on
+            **extra,
+        }
 
     def metrics_url(self, role: str) -> str:
         if role == "web":
@@ -48,7 +54,7 @@ class Stack:
                 "--log-config",
                 "docker/uvicorn-logging.json",
             ],
-            env=self.env,
+            env={**self.env, "OTEL_SERVICE_NAME": "todo-web"},
         )
         self.logs["web"] = Path(process.log_path)
         self._readiness.append(("uvicorn up", self._healthy))

@@ -1,6 +1,7 @@
 """Optional OpenTelemetry tracing (core/tracing.py): off and not even imported without
 OTEL_EXPORTER_OTLP_ENDPOINT; with it, one trace runs from an HTTP request through the outbox,
-the relay and Kafka headers into a consumer, and into the Celery job the request enqueued."""
+the relay and Kafka headers into a consumer, and into the Celery job the request enqueued:
+in-process with an in-memory exporter, and across the real processes into an OTLP collector."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from core import tracing
+from core.auth.tokens import issue_token
 from kafka_bridge import relay
 from kafka_bridge.config import client_config
 from kafka_bridge.models import OutboxEvent
@@ -27,7 +29,11 @@ from kafka_bridge.registry import CONSUMERS
 from kafka_bridge.runner import ConsumerRunner
 from kafka_bridge.tests.kafka_helpers import end_offsets
 from kafka_bridge.topics import Topic
-from tests.fixtures import ROOT, subprocess_env, wait_until
+from tests.fixtures import ROOT, ManagedProcesses, subprocess_env, wait_until
+from tests.observability.otlp_collector import OTLPCollector, ReceivedSpan
+from tests.observability.stack import Stack
+
+SERVER = 2  # OTLP's SPAN_KIND_SERVER
 
 PROBE = (
     "import sys, django; django.setup(); from django.conf import settings; from core import tracing; "
@@ -122,3 +128,42 @@ def test_request_outbox_relay_and_consumer_share_one_trace(spans: InMemorySpanEx
     assert process.context.trace_id == trace_id
     assert process.parent.span_id == publish.context.span_id
     assert process.attributes["messaging.consumer.group.name"] == definition.group_id
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
+def test_the_real_processes_export_one_trace_from_request_to_consumer_and_celery_job(
+    processes: ManagedProcesses, user: Any
+) -> None:
+    with OTLPCollector() as collector:
+        stack = Stack(processes, OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint, OTEL_BSP_SCHEDULE_DELAY="100")
+        stack.start_web()
+        stack.start_relay()
+        stack.start_worker()
+        stack.start_consumer("sync")
+        stack.wait_ready()
+        token = issue_token(subject=user.username, email=user.email)
+
+        status, _, _ = stack.api("POST", "tasks/", token, {"title": "trace me across processes"})
+        assert status == 201
+
+        def chain() -> dict[str, ReceivedSpan] | None:
+            spans = collector.received()
+            requests = [s for s in spans if s.service == "todo-web" and s.kind == SERVER and "tasks" in s.name]
+            if not requests:
+                return None
+            trace = [s for s in spans if s.trace_id == requests[0].trace_id]
+            found = {
+                "request": requests[0],
+                "publish": next(
+                    (s for s in trace if s.service == "todo-relay" and s.name == "task-updates publish"), None
+                ),
+                "process": next((s for s in trace if s.service == "todo-consumer-sync"), None),
+                "job": next((s for s in trace if s.service == "todo-worker" and "relay_outbox_task" in s.name), None),
+            }
+            return found if all(found.values()) else None
+
+        found = wait_until(chain, timeout=30, message="request, relay, consumer and Celery spans in one trace")
+    assert found["publish"].parent_span_id == found["request"].span_id
+    assert found["process"].parent_span_id == found["publish"].span_id
+    assert found["process"].name == "task-updates process"
