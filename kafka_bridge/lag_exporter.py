@@ -88,12 +88,13 @@ class LagExporter(threading.Thread):
     def run(self) -> None:
         logger.info("consumer lag exporter started", extra={"interval": self.interval})
         try:
-            while not self.stop.is_set():
+            # The first measurement after one interval: the relay's start-up (publishing what
+            # piled up while it was down) comes first.
+            while not self.stop.wait(self.interval):
                 if self._exporter_lock():
                     export_lag()
                 else:
                     clear_lag()
-                self.stop.wait(self.interval)
         finally:
             clear_lag()
             # This thread's own connection: closing it releases the lock at once.
