@@ -29,22 +29,22 @@ class Config:
 
 FULL = Config(
     name="full",
-    relay_rows=50_000,
-    audit_records=50_000,
+    relay_rows=30_000,
+    audit_records=30_000,
     latency_rate=20,
-    latency_seconds=30,
+    latency_seconds=20,
     rest_concurrency=16,
-    rest_seconds=15,
-    rest_list_tasks=50,
+    rest_seconds=10,
+    rest_list_tasks=20,
     ws_connections=10_000,
     ws_client_processes=4,
     ws_server_workers=2,
     ws_sync_consumers=2,
     ws_update_rate=500,
-    ws_update_seconds=30,
+    ws_update_seconds=20,
     reminders=10_000,
     reminder_window_seconds=60,
-    recurrences=2_000,
+    recurrences=500,
 )
 
 QUICK = Config(
@@ -64,5 +64,5 @@ QUICK = Config(
     ws_update_seconds=2,
     reminders=1_000,
     reminder_window_seconds=3,
-    recurrences=60,
+    recurrences=40,
 )

@@ -44,10 +44,17 @@ def runner_like_consumer(group: str) -> Consumer:
     )
 
 
-def produce_all(records: Iterable[tuple[str, bytes, bytes, list[tuple[str, bytes]]]], **overrides: object) -> int:
+def produce_all(
+    records: Iterable[tuple[str, bytes, bytes, list[tuple[str, bytes]]]], **overrides: object
+) -> tuple[int, float]:
     """Produce (topic, key, value, headers) records as fast as the client allows; wait for all
-    delivery reports. Returns how many were delivered."""
+    delivery reports. Returns (delivered, seconds). The clock starts once the producer is
+    connected and has the topics' metadata, as the long-running relay's producer has."""
+    records = list(records)
     producer = Producer(producer_config(**overrides))
+    for topic in {record[0] for record in records}:
+        producer.list_topics(topic, timeout=10)
+    started = time.perf_counter()
     delivered = 0
 
     def report(error: object, message: object) -> None:
@@ -64,7 +71,7 @@ def produce_all(records: Iterable[tuple[str, bytes, bytes, list[tuple[str, bytes
                 producer.poll(0.05)
         producer.poll(0)
     producer.flush(60)
-    return delivered
+    return delivered, time.perf_counter() - started
 
 
 def raw_latency(*, rate: float, duration: float, payload_size: int = 900) -> list[float]:

@@ -57,8 +57,11 @@ async def _open(
 ) -> tuple[ClientConnection, asyncio.Task[None]] | None:
     async with gate:
         try:
+            # The token as the `bearer.` subprotocol (what browsers use), not in the URL, which
+            # uvicorn logs with every handshake.
             ws = await connect(
-                f"{url}?token={token}",
+                url,
+                subprotocols=[f"bearer.{token}"],
                 origin=origin,
                 compression=None,
                 open_timeout=120,

@@ -37,6 +37,30 @@ def _body(sequence: int) -> dict[str, object]:
     }
 
 
+def _measure(harness: Harness, name: str, tokens: list[str], seconds: float, **env: str) -> dict[str, LoadResult]:
+    web, port = harness.uvicorn(name, DJANGO_SETTINGS_MODULE="bench.settings", **env)
+
+    def makers(method: str, path: str, body: bool) -> list[Callable[[int], bytes]]:
+        return [
+            (lambda seq, t=token: request_bytes(method, path, port=port, token=t, body=_body(seq) if body else None))
+            for token in tokens
+        ]
+
+    run_load(port, makers("GET", "/bench/trivial/", False), 1.0)  # warm-up: connections, caches
+    run_load(port, makers("GET", "/api/v1/tasks/?limit=20", False), 1.0)
+    results = {
+        "trivial GET": run_load(port, makers("GET", "/bench/trivial/", False), seconds),
+        "task list": run_load(port, makers("GET", "/api/v1/tasks/?limit=20", False), seconds),
+        "trivial POST": run_load(port, makers("POST", "/bench/trivial/", True), seconds),
+        "task create": run_load(port, makers("POST", "/api/v1/tasks/", True), seconds),
+    }
+    harness.stop(web)
+    for label, result in results.items():
+        if result.ok < sum(result.statuses.values()):
+            raise RuntimeError(f"{name} {label}: unexpected statuses {result.statuses}; see {web.log_path}")
+    return results
+
+
 def run(harness: Harness, config: Config, report: Report) -> None:
     users = make_users("bench-rest", config.rest_concurrency)
     due = timezone.now() + timedelta(days=7)
@@ -46,62 +70,54 @@ def run(harness: Harness, config: Config, report: Report) -> None:
                 owner=user, title=f"existing task {i}", due_at=due, tags=["work"], reminders=[{"offset_minutes": 30}]
             )
     tokens = [token_for(user) for user in users]
-    web, port = harness.uvicorn("web-rest", DJANGO_SETTINGS_MODULE="bench.settings")
-
-    def makers(method: str, path: str, body: bool) -> list[Callable[[int], bytes]]:
-        return [
-            (lambda seq, t=token: request_bytes(method, path, port=port, token=t, body=_body(seq) if body else None))
-            for token in tokens
-        ]
-
-    seconds = config.rest_seconds
-    run_load(port, makers("GET", "/bench/trivial/", False), 1.0)  # warm-up: connections, caches
-    run_load(port, makers("GET", "/api/v1/tasks/?limit=20", False), 1.0)
-    results: dict[str, LoadResult] = {
-        "trivial GET": run_load(port, makers("GET", "/bench/trivial/", False), seconds),
-        "task list": run_load(port, makers("GET", "/api/v1/tasks/?limit=20", False), seconds),
-        "trivial POST": run_load(port, makers("POST", "/bench/trivial/", True), seconds),
-        "task create": run_load(port, makers("POST", "/api/v1/tasks/", True), seconds),
-    }
-    harness.stop(web)
-    for name, result in results.items():
-        if result.ok < sum(result.statuses.values()):
-            raise RuntimeError(f"{name}: unexpected statuses {result.statuses}")
-    create, post = results["task create"], results["trivial POST"]
-    listing, get = results["task list"], results["trivial GET"]
-    report.add(
-        Figure(
-            SCENARIO,
-            "task create throughput",
-            "req/s",
-            create.throughput,
-            post.throughput,
-            "trivial POST",
-            ("ratio>=", 0.4),
-        ),
-        Figure(
-            SCENARIO,
-            "task create p99",
-            "ms",
-            percentile(create.latencies_ms, 99),
-            percentile(post.latencies_ms, 99),
-            "trivial POST",
-        ),
-        Figure(SCENARIO, "task list throughput", "req/s", listing.throughput, get.throughput, "trivial GET"),
-        Figure(
-            SCENARIO,
-            "task list p99",
-            "ms",
-            percentile(listing.latencies_ms, 99),
-            percentile(get.latencies_ms, 99),
-            "trivial GET",
-        ),
-    )
+    default = _measure(harness, "web-rest", tokens, config.rest_seconds)
+    # The same server with the opt-in connection pool (settings.DATABASE_POOL_MAX_SIZE): Django
+    # runs each ASGI request in a thread of its own, so without a pool every request connects.
+    pooled = _measure(harness, "web-rest-pooled", tokens, config.rest_seconds, DATABASE_POOL_MAX_SIZE="4")
+    for suffix, results in (("", default), (" (DB pool)", pooled)):
+        create, post = results["task create"], results["trivial POST"]
+        listing, get = results["task list"], results["trivial GET"]
+        target = ("ratio>=", 0.4) if not suffix else None
+        report.add(
+            Figure(
+                SCENARIO,
+                f"task create throughput{suffix}",
+                "req/s",
+                create.throughput,
+                post.throughput,
+                "trivial POST",
+                target,
+            ),
+            Figure(
+                SCENARIO,
+                f"task create p99{suffix}",
+                "ms",
+                percentile(create.latencies_ms, 99),
+                percentile(post.latencies_ms, 99),
+                "trivial POST",
+            ),
+            Figure(
+                SCENARIO, f"task list throughput{suffix}", "req/s", listing.throughput, get.throughput, "trivial GET"
+            ),
+            Figure(
+                SCENARIO,
+                f"task list p99{suffix}",
+                "ms",
+                percentile(listing.latencies_ms, 99),
+                percentile(get.latencies_ms, 99),
+                "trivial GET",
+            ),
+        )
     report.scenarios[SCENARIO] = {
         "concurrency": config.rest_concurrency,
-        "seconds_each": seconds,
+        "seconds_each": config.rest_seconds,
         "server_processes": 1,
         "tasks_per_user_for_list": config.rest_list_tasks,
         "page_size": 20,
-        **{name: {"requests": sum(r.statuses.values()), "throughput": r.throughput} for name, r in results.items()},
+        "default": {
+            name: {"requests": sum(r.statuses.values()), "throughput": r.throughput} for name, r in default.items()
+        },
+        "pooled": {
+            name: {"requests": sum(r.statuses.values()), "throughput": r.throughput} for name, r in pooled.items()
+        },
     }
