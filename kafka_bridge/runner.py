@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from kafka_bridge import metrics
 from kafka_bridge.config import client_config
 from kafka_bridge.envelope import CloudEvent, InvalidEvent
 from kafka_bridge.errors import PermanentError
+from kafka_bridge.producer import close as close_producer
 from kafka_bridge.producer import get_producer
 from kafka_bridge.records import ConsumedRecord
 from kafka_bridge.registry import ConsumerDefinition, batch_handler_for, handlers_for
@@ -141,6 +143,7 @@ class ConsumerRunner:
         self.backoff_max = backoff_max
         self.group = definition.group_id
         self.consumer: Consumer | None = None
+        self.joined = threading.Event()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -163,10 +166,26 @@ class ConsumerRunner:
                 close_old_connections()
                 self._process(messages)
         finally:
+            self._finish_joining()
             self.consumer.close()  # leaves the group at once, so the partitions move without waiting
             logger.info("consumer stopped", extra=self._log())
 
+    def _finish_joining(self) -> None:
+        """Stop only after the first group join completed (bounded by the session timeout).
+
+        A member that leaves while its join is still pending wedges the group on the embedded
+        broker (Tansu): no later member of that group is ever assigned partitions (DESIGN.md
+        section 10). Completing the join first costs a stop at most a few seconds; with Apache
+        Kafka it is merely harmless. Records that arrive meanwhile are left for the next member.
+        """
+        if self.joined.is_set() or self.consumer is None:
+            return
+        deadline = time.monotonic() + consumer_config(self.definition)["session.timeout.ms"] / 1000 + 5
+        while not self.joined.is_set() and time.monotonic() < deadline:
+            self.consumer.poll(0.2)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.joined.set()
         logger.info("partitions assigned", extra=self._log(partitions=[f"{p.topic}/{p.partition}" for p in partitions]))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -367,12 +386,12 @@ class ConsumerRunner:
             ("original_partition", str(message.partition()).encode()),
             ("original_offset", str(message.offset()).encode()),
         ]
-        producer = get_producer()
         result: list[Any] = []
         attempt = 0
         while True:
             attempt += 1
             result.clear()
+            producer = get_producer()
             producer.produce(
                 topic + DLQ_SUFFIX,
                 key=message.key(),
@@ -385,5 +404,6 @@ class ConsumerRunner:
                 metrics.RECORDS_DEAD_LETTERED.labels(self.group, topic).inc()
                 return True
             logger.error("DLQ produce failed; retrying", extra=self._log(error=str(result[0] if result else "timeout")))
+            close_producer(timeout=0)  # a stuck idempotent producer (see relay.publish_batch): a fresh one
             if self.stop.wait(self._backoff(attempt)):
                 return False

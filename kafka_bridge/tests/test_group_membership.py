@@ -1,0 +1,34 @@
+"""A consumer stopped while still joining its group must not wedge the group for the next one."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def test_a_consumer_stopped_during_its_first_join_leaves_the_group_usable(
+    processes: ManagedProcesses, kafka_topics: None
+) -> None:
+    env = subprocess_env(
+        KAFKA_BRIDGE_TEST_CONSUMERS="1",
+        KAFKA_BRIDGE_TEST_TOPICS="task-updates",
+        KAFKA_BRIDGE_TEST_GROUP=f"membership-{uuid.uuid4().hex[:8]}",
+    )
+    first = processes.manage("first", "run_consumer", "bridge-test", env=env)
+    wait_until(lambda: "consumer started" in Path(first.log_path).read_text(), timeout=30)
+    processes.kill(first, signal.SIGTERM)  # well before the join (half the session timeout) completes
+    assert first.returncode == 0
+
+    second = processes.manage("second", "run_consumer", "bridge-test", env=env)
+    wait_until(
+        lambda: "partitions assigned" in Path(second.log_path).read_text(),
+        timeout=30,
+        message="the next member of the group being assigned partitions",
+    )
