@@ -39,6 +39,7 @@ from core import tracing
 from kafka_bridge import metrics
 from kafka_bridge.models import OutboxEvent, ProcessedEvent
 from kafka_bridge.producer import FLUSH_TIMEOUT_SECONDS, get_producer
+from kafka_bridge.producer import close as close_producer
 from kafka_bridge.receivers import NOTIFY_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ def publish_batch(batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[int, int]:
             "outbox rows not delivered; they will be retried",
             extra={"failed": len(failed), "first_error": str(next(iter(failed.values())))},
         )
+        # An idempotent producer can stay stuck after such failures (a broker restarted empty
+        # does not know its producer id: every record times out): retry with a fresh one.
+        close_producer(timeout=0)
     return len(delivered), len(failed)
 
 
