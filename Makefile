@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test lint format install services system-packages db migrate clean bench bench-quick
+.PHONY: dev test test-faults lint format install services system-packages db migrate clean bench bench-quick
 
 $(INSTALLED): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ dev: migrate
 	@exec $(PY) scripts/dev.py
 
 ## test: the whole suite against real PostgreSQL, Redis, RabbitMQ and the embedded Kafka broker.
+## In CI (CI=true) the fault suite may also restart this machine's RabbitMQ and Redis.
 test: install services system-packages
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(if $(filter true 1,$(CI)),FAULTS_RESTART_SERVICES=1 )$(PY) -m pytest $(PYTEST_ARGS)
+
+## test-faults: the fault, crash and hostile-input suite alone (tests/faults/README.md, ~4 min);
+## it restarts this machine's RabbitMQ and Redis (shared services) once each.
+test-faults: install services system-packages
+	@FAULTS_RESTART_SERVICES=1 $(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 ## bench: every benchmark scenario against its same-run baseline (< 15 min); bench-quick: the
 ## smoke run (< 2 min). Table on stdout, JSON and plots in bench/results/ (bench/README.md).

@@ -1,0 +1,190 @@
+"""Helpers of the fault suite: a private Kafka broker per test, the figures every test prints,
+child-process log waits and the machine's shared services (RabbitMQ, Redis) restarted on demand.
+
+Everything else comes from the project's test helpers (`tests.fixtures`, `kafka_bridge.tests.
+kafka_helpers`, `tests.observability.stack`, `notifications_app.tests`), as the other suites use them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kafka_bridge import embedded
+from tests.fixtures import LOG_DIR, ROOT, subprocess_env, wait_until
+
+FIGURES_FILE = LOG_DIR / "faults-figures.jsonl"
+# Set by `make test-faults` and by `make test` in CI: only then may the suite restart the
+# machine's shared RabbitMQ and Redis (other test runs may be using them).
+RESTART_SERVICES = os.environ.get("FAULTS_RESTART_SERVICES") == "1"
+
+
+@dataclass
+class Figures:
+    """The numbers a fault test reports: printed, kept for the run's summary, and appended to
+    `<log dir>/faults-figures.jsonl`."""
+
+    test: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, **values: Any) -> None:
+        self.values.update(values)
+
+    def line(self) -> str:
+        shown = ", ".join(f"{k}={round(v, 2) if isinstance(v, float) else v}" for k, v in self.values.items())
+        return f"{self.test}: {shown}"
+
+    def publish(self) -> None:
+        print(f"\nFAULT FIGURES {self.line()}")
+        FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
+        with FIGURES_FILE.open("a") as file:
+            file.write(json.dumps({"test": self.test, **self.values}, default=str) + "\n")
+
+
+class Broker:
+    """A Tansu broker of one test, on its own port: stopping it disturbs nobody else. It is in
+    memory, so `restart()` brings back an EMPTY broker on the same address (DESIGN.md section 10)."""
+
+    def __init__(self) -> None:
+        self.port = embedded.free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = embedded.start(self.port, log_path=LOG_DIR / f"tansu-faults-{self.port}.log")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            embedded.stop(self.process)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def log_text(process: Any) -> str:
+    return Path(process.log_path).read_text(errors="replace")
+
+
+def wait_for_log(process: Any, text: str, timeout: float = 60.0) -> float:
+    """Wait until `text` is in the child's log; returns the seconds waited."""
+    started = time.monotonic()
+    wait_until(
+        lambda: text in log_text(process), timeout=timeout, interval=0.1, message=f"{text!r} in {process.log_path}"
+    )
+    return time.monotonic() - started
+
+
+def manage_json(*command: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> Any:
+    """Run a `manage.py` command that prints one JSON document (e.g. `kafka_lag --json`)."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    start = result.stdout.find("{")
+    if start < 0:
+        raise AssertionError(f"manage.py {' '.join(command)} printed no JSON: {result.stdout} {result.stderr}")
+    return json.loads(result.stdout[start:])
+
+
+def manage(*command: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    return result.stdout
+
+
+def kafka_lag(*groups: str, env: dict[str, str] | None = None) -> int:
+    """Messages behind, summed over `groups` (consumer names), as `manage.py kafka_lag --json`
+    reports them. Tansu reports a partition's end as the last batch's first offset + 1 until the
+    next batch arrives, so 0 here can be a batch early: tests also wait for the effects."""
+    args = [arg for group in groups for arg in ("--group", group)]
+    report = manage_json("kafka_lag", "--json", *args, env=env)
+    return sum(entry["messages_behind"] for entry in report["groups"])
+
+
+# --- the machine's shared services --------------------------------------------------------------
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def require_service_restarts() -> None:
+    if not RESTART_SERVICES:
+        pytest.skip(
+            "restarts the machine's shared RabbitMQ and Redis: set FAULTS_RESTART_SERVICES=1 "
+            "(make test-faults, and make test in CI, do)"
+        )
+
+
+def stop_rabbitmq() -> None:
+    subprocess.run(["rabbitmqctl", "stop"], check=False, capture_output=True, timeout=60)
+    wait_until(lambda: not port_open(5672), timeout=30, message="RabbitMQ stopped")
+
+
+def start_rabbitmq() -> None:
+    """`rabbitmq-server -detached`, as scripts/ensure_services.sh; waits until AMQP answers."""
+    if not port_open(5672):
+        subprocess.run(["rabbitmq-server", "-detached"], check=False, capture_output=True, timeout=60)
+    wait_until(lambda: port_open(5672), timeout=90, interval=0.2, message="RabbitMQ listening")
+
+
+def stop_redis() -> None:
+    subprocess.run(["redis-cli", "shutdown", "nosave"], check=False, capture_output=True, timeout=30)
+    wait_until(lambda: not port_open(6379), timeout=30, message="Redis stopped")
+
+
+def start_redis() -> None:
+    """The start command of scripts/ensure_services.sh; waits until Redis answers."""
+    if not port_open(6379):
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "-::1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/var/lib/redis",
+                "--logfile",
+                "/var/log/redis/ci.log",
+            ],
+            check=False,
+            capture_output=True,
+            timeout=30,
+        )
+    wait_until(lambda: port_open(6379), timeout=30, interval=0.1, message="Redis listening")

@@ -1,0 +1,147 @@
+"""The Kafka broker stopped and restarted while the API takes writes.
+
+The broker is this test's own Tansu (the run's broker serves every other test). Tansu keeps
+everything in memory, so a restart is an EMPTY broker: the topics are created again by
+`manage.py kafka_topics` (what `make dev`, the Helm hook and the compose file run after starting
+a broker), and records it had acknowledged die with it. A durable Kafka keeps those; to compare
+like with like, the relay is frozen (SIGSTOP) just before the stop until the audit consumer has
+read everything the broker holds, then thawed while the broker is gone: the relay meets the
+outage with rows in hand, the API keeps writing, and the outbox holds the backlog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from audit_app.models import AuditLog
+from core.auth.tokens import issue_token
+from kafka_bridge.models import OutboxEvent
+from tests.faults.support import manage
+from tests.fixtures import ManagedProcesses, wait_until
+from tests.observability.stack import Stack
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+class Writer(threading.Thread):
+    """Creates tasks through the REST API, one every 50 ms, until stopped; keeps every status."""
+
+    def __init__(self, stack: Stack, token: str) -> None:
+        super().__init__(name="api-writer")
+        self.stack = stack
+        self.token = token
+        self.stopped = threading.Event()
+        self.statuses: list[int] = []
+        self.slowest = 0.0
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            started = time.monotonic()
+            try:
+                status, _, _ = self.stack.api("POST", "tasks/", self.token, {"title": f"written {len(self.statuses)}"})
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            self.statuses.append(status)
+            self.slowest = max(self.slowest, time.monotonic() - started)
+            self.stopped.wait(0.05)
+
+
+def readiness(stack: Stack) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"{stack.base}/readyz", timeout=10) as response:  # noqa: S310 - our http URL
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def published_rows() -> set[tuple[str, str]]:
+    rows = OutboxEvent.objects.filter(published_at__isnull=False).values_list("topic", "event_id")
+    return {(topic, str(event_id)) for topic, event_id in rows}
+
+
+def all_rows() -> set[tuple[str, str]]:
+    return {(topic, str(event_id)) for topic, event_id in OutboxEvent.objects.values_list("topic", "event_id")}
+
+
+def audited(rows: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    found = AuditLog.objects.filter(event_id__in={event_id for _, event_id in rows}).values_list("topic", "event_id")
+    return {(topic, str(event_id)) for topic, event_id in found}
+
+
+def pending() -> int:
+    return OutboxEvent.objects.filter(published_at__isnull=True).count()
+
+
+def test_broker_restart_keeps_the_api_writing_reports_unready_and_loses_nothing(
+    private_broker, processes: ManagedProcesses, user: Any, figures
+) -> None:
+    stack = Stack(processes)
+    stack.start_web()
+    stack.start_relay()
+    stack.start_consumer("audit")
+    stack.wait_ready(timeout=60)
+    relay = processes.processes[1]
+    writer = Writer(stack, issue_token(subject=user.username, email=user.email))
+    writer.start()
+    try:
+        wait_until(lambda: len(audited(published_rows())) >= 40, timeout=30, message="the flow under way")
+
+        # Freeze the relay and let the audit consumer read all the broker holds (see docstring).
+        os.kill(relay.pid, signal.SIGSTOP)
+        frozen = published_rows()
+        wait_until(lambda: audited(frozen) == frozen, timeout=30, message="everything published audited")
+        private_broker.stop()
+        stopped_at = time.monotonic()
+        os.kill(relay.pid, signal.SIGCONT)
+        writes_before_outage = len(writer.statuses)
+
+        status, body = wait_until(
+            lambda: (reply := readiness(stack))[0] == 503 and reply, timeout=30, message="/readyz reporting the outage"
+        )
+        assert body["checks"]["kafka"]["ok"] is False
+        assert body["checks"]["database"]["ok"] is True
+        backlog_before = pending()
+        wait_until(lambda: pending() >= backlog_before + 40, timeout=30, message="the backlog growing")
+        backlog_peak = pending()
+
+        private_broker.start()
+        restarted = time.monotonic()
+        writes_during_outage = len(writer.statuses) - writes_before_outage
+        manage("kafka_topics")
+        wait_until(lambda: readiness(stack)[0] == 200, timeout=30, message="/readyz ready again")
+        ready_after = time.monotonic() - restarted
+        wait_until(lambda: pending() == 0, timeout=90, interval=0.2, message="the backlog drained")
+        drained_after = time.monotonic() - restarted
+    finally:
+        writer.stopped.set()
+        writer.join()
+
+    wait_until(lambda: pending() == 0, timeout=60, interval=0.2, message="the last writes published")
+    everything = all_rows()
+    wait_until(lambda: audited(everything) == everything, timeout=90, interval=0.5, message="every event audited")
+    recovered_after = time.monotonic() - restarted
+    figures.record(
+        writes=len(writer.statuses),
+        writes_during_outage=writes_during_outage,
+        writes_refused=sum(1 for status in writer.statuses if status != 201),
+        slowest_write_s=writer.slowest,
+        records_expected=len(everything),
+        audited=len(audited(everything)),
+        lost=len(everything - audited(everything)),
+        outage_s=restarted - stopped_at,
+        backlog_peak=backlog_peak,
+        ready_again_s=ready_after,
+        backlog_drained_s=drained_after,
+        time_to_recover_s=recovered_after,
+    )
+    assert set(writer.statuses) == {201}, Counter(writer.statuses)
