@@ -105,7 +105,7 @@ def test_broker_restart_keeps_the_api_writing_reports_unready_and_loses_nothing(
         os.kill(relay.pid, signal.SIGCONT)
         writes_before_outage = len(writer.statuses)
 
-        status, body = wait_until(
+        _, body = wait_until(
             lambda: (reply := readiness(stack))[0] == 503 and reply, timeout=30, message="/readyz reporting the outage"
         )
         assert body["checks"]["kafka"]["ok"] is False

@@ -144,20 +144,12 @@ def test_audit_and_recurrence_consumers_killed_repeatedly_store_each_event_once_
     wait_until(every_successor, timeout=120, interval=0.5, message="a next occurrence of every completed task")
     wanted = set(OutboxEvent.objects.values_list("topic", "event_id"))
     wanted = {(topic, str(event_id)) for topic, event_id in wanted}
-    deadline = time.monotonic() + 120
-    while not set(_audited(wanted)) >= wanted and time.monotonic() < deadline:
-        time.sleep(0.5)
-    missing = wanted - set(_audited(wanted))
-    if missing:
-        from tests.faults.support import manage_json
-
-        by_topic = Counter(topic for topic, _ in missing)
-        rows = OutboxEvent.objects.filter(event_id__in=[e for _, e in list(missing)[:5]]).values_list(
-            "topic", "event_id", "published_at", "key"
-        )
-        raise AssertionError(
-            f"missing {len(missing)} {by_topic} e.g. {list(rows)}; lag {manage_json('kafka_lag', '--json', '--group', 'audit')}"
-        )
+    wait_until(
+        lambda: set(_audited(wanted)) >= wanted,
+        timeout=120,
+        interval=0.5,
+        message="every record audited (an event failing its schema is dead-lettered by recurrence instead)",
+    )
     wait_until(lambda: kafka_lag(*CONSUMERS) == 0, timeout=60, interval=0.5, message="lag back to zero")
     time_to_recover = time.monotonic() - recovering
     first_assignment = {name: "partitions assigned" in log_text(process) for name, process in final.items()}
