@@ -16,6 +16,7 @@ class Config:
     rest_concurrency: int
     rest_seconds: float
     rest_list_tasks: int  # tasks per user for the list benchmark
+    rest_pooled: bool  # also measure the server with the opt-in database pool
     ws_connections: int
     ws_client_processes: int
     ws_server_workers: int
@@ -36,6 +37,7 @@ FULL = Config(
     rest_concurrency=16,
     rest_seconds=10,
     rest_list_tasks=20,
+    rest_pooled=True,
     ws_connections=10_000,
     ws_client_processes=4,
     ws_server_workers=2,
@@ -52,10 +54,11 @@ QUICK = Config(
     relay_rows=3_000,
     audit_records=3_000,
     latency_rate=25,
-    latency_seconds=4,
+    latency_seconds=3,
     rest_concurrency=4,
     rest_seconds=2,
     rest_list_tasks=10,
+    rest_pooled=False,
     ws_connections=200,
     ws_client_processes=1,
     ws_server_workers=1,

@@ -72,8 +72,14 @@ def run(harness: Harness, config: Config, report: Report) -> None:
     default = _measure(harness, "web-rest", tokens, config.rest_seconds)
     # The same server with the opt-in connection pool (settings.DATABASE_POOL_MAX_SIZE): Django
     # runs each ASGI request in a thread of its own, so without a pool every request connects.
-    pooled = _measure(harness, "web-rest-pooled", tokens, config.rest_seconds, DATABASE_POOL_MAX_SIZE="4")
+    pooled = (
+        _measure(harness, "web-rest-pooled", tokens, config.rest_seconds, DATABASE_POOL_MAX_SIZE="4")
+        if config.rest_pooled
+        else {}
+    )
     for suffix, results in (("", default), (" (DB pool)", pooled)):
+        if not results:
+            continue
         create, post = results["task create"], results["trivial POST"]
         listing, get = results["task list"], results["trivial GET"]
         target = ("ratio>=", 0.4) if not suffix else None
