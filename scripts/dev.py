@@ -27,11 +27,11 @@ def procfile_lines() -> list[str]:
     python = sys.executable
     lines = []
     if settings.KAFKA_EMBEDDED:
-        port = settings.KAFKA_BOOTSTRAP_SERVERS.rsplit(":", 1)[1]
+        port = settings.KAFKA_EMBEDDED_PORT
         lines.append(f"kafka: {python} -m kafka_bridge.embedded --port {port}")
     lines += [
         f"web: {python} -m uvicorn todo_project.asgi:application --host 0.0.0.0 --port {settings.PORT} "
-        "--proxy-headers --ws websockets --ws-per-message-deflate false",
+        "--proxy-headers --ws websockets --ws-per-message-deflate false --log-config docker/uvicorn-logging.json",
         f"worker: {python} -m celery -A todo_project worker -l INFO --concurrency 2",
         f"beat: {python} -m celery -A todo_project beat -l INFO",
         f"relay: {python} manage.py relay_outbox --loop",

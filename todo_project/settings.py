@@ -252,7 +252,8 @@ CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Kafka --------------------------------------------------------------------------------
 # Unset: `make dev` and the test harness start the embedded Tansu broker on this address.
-KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="") or "127.0.0.1:9092"
+KAFKA_EMBEDDED_PORT = env.int("KAFKA_EMBEDDED_PORT", default=9092)
+KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="") or f"127.0.0.1:{KAFKA_EMBEDDED_PORT}"
 KAFKA_EMBEDDED = not env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_TOPIC_REPLICATION_FACTOR = env.int("KAFKA_TOPIC_REPLICATION_FACTOR", default=1)
