@@ -51,7 +51,7 @@ def parse_client_frame(text_data: str | None, bytes_data: bytes | None) -> str:
         raise ProtocolError("frame_too_large", f"Frames are limited to {MAX_CLIENT_FRAME} characters.")
     try:
         document = json.loads(text_data)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # "[[[[…" nested past Python's recursion limit
         raise ProtocolError("invalid_json", "The frame is not valid JSON.") from exc
     if not isinstance(document, dict) or not isinstance(document.get("type"), str):
         raise ProtocolError("invalid_message", 'A message is a JSON object with a string "type".')
