@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
@@ -14,6 +15,25 @@ class CorrelationIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "correlation_id", None):
             record.correlation_id = get_correlation_id()
+        return True
+
+
+# Bearer tokens in URLs (`/ws/sync/?token=…`): uvicorn logs the request line, query included.
+_SECRET_IN_URL = re.compile(r"((?:^|[?&])(?:token|access_token|cursor_token)=)[^&\s\"']+")
+
+
+def redact(text: str) -> str:
+    return _SECRET_IN_URL.sub(r"\1[redacted]", text)
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Removes tokens from logged URLs, so a log line never carries a usable credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
 
 

@@ -30,8 +30,10 @@ def procfile_lines() -> list[str]:
         port = settings.KAFKA_EMBEDDED_PORT
         lines.append(f"kafka: {python} -m kafka_bridge.embedded --port {port}")
     lines += [
-        f"web: {python} -m uvicorn todo_project.asgi:application --host 0.0.0.0 --port {settings.PORT} "
-        "--proxy-headers --ws websockets --ws-per-message-deflate false --log-config docker/uvicorn-logging.json",
+        # The web role pools database connections (see docker/entrypoint/web); the caller's value wins.
+        f"web: env DATABASE_POOL_MAX_SIZE=${{DATABASE_POOL_MAX_SIZE:-10}} {python} -m uvicorn "
+        f"todo_project.asgi:application --host 0.0.0.0 --port {settings.PORT} --proxy-headers --ws websockets "
+        "--ws-per-message-deflate false --log-config docker/uvicorn-logging.json",
         f"worker: {python} -m celery -A todo_project worker -l INFO --concurrency 2",
         f"beat: {python} -m celery -A todo_project beat -l INFO",
         f"relay: {python} manage.py relay_outbox --loop",

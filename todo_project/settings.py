@@ -318,10 +318,13 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "core.logging.CorrelationIdFilter"}},
+    "filters": {
+        "correlation": {"()": "core.logging.CorrelationIdFilter"},
+        "redact": {"()": "core.logging.RedactSecretsFilter"},
+    },
     "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["correlation"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["correlation", "redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
