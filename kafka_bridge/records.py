@@ -21,3 +21,5 @@ class ConsumedRecord:
     # (then `error` says why). DLQ records carry the original event plus error headers.
     event: CloudEvent | None
     error: str | None = None
+    # The consumer group it was consumed for (e.g. for the handler's per-record trace spans).
+    group: str = ""

@@ -54,6 +54,7 @@ CONSUMERS: dict[str, ConsumerDefinition] = {
             group_id="sync",
             topics=(Topic.TASK_UPDATES.value,),
             handler_modules=("sync_app.kafka_handlers",),
+            batch=True,
         ),
         ConsumerDefinition(
             name="audit",

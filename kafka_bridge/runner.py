@@ -25,6 +25,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -314,7 +315,7 @@ class ConsumerRunner:
             for message in messages:
                 metrics.RECORDS_HANDLED.labels(self.group, message.topic(), "skipped").inc()
             return True
-        records = [self._consumed_record(message) for message in messages]
+        records = [replace(self._consumed_record(message), group=self.group) for message in messages]
         attempt = 0
         while True:
             attempt += 1

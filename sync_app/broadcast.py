@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
 
@@ -39,25 +40,51 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def broadcast_update(update: SyncUpdate) -> None:
-    """Send `update` to its user's group. Never raises: the update is already stored, so a client
-    that misses this send gets it from the store (gap fill on the next update, or resume)."""
+def broadcast_updates(updates: Sequence[SyncUpdate]) -> None:
+    """Send each of `updates` to its user's group: one user's updates one after another, in the
+    given (cursor) order, different users' concurrently. Never raises: the updates are
+    already stored, so a client that misses a send gets it from the store (gap fill on its next
+    update, or resume)."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not updates:
         return
-    message = layer_update_message(
+    chains: dict[int, list[SyncUpdate]] = {}
+    for update in updates:
+        chains.setdefault(update.user_id, []).append(update)
+
+    async def send_chain(chain: list[SyncUpdate]) -> tuple[int, int]:
+        sent = 0
+        for update in chain:
+            try:
+                await layer.group_send(user_group(update.user_id), _message(update))
+            except Exception:
+                logger.exception("sync update %s not sent to the channel layer", update.cursor)
+                return sent, len(chain) - sent
+            sent += 1
+        return sent, 0
+
+    async def send_all() -> list[tuple[int, int]]:
+        return await asyncio.gather(*(send_chain(chain) for chain in chains.values()))
+
+    future = asyncio.run_coroutine_threadsafe(send_all(), _background_loop())
+    try:
+        outcomes = future.result(timeout=SEND_TIMEOUT_SECONDS + len(chains) * 0.01)
+    except Exception:
+        future.cancel()
+        BROADCASTS.labels("failed").inc(len(updates))
+        logger.exception("%d sync updates not sent to the channel layer", len(updates))
+        return
+    BROADCASTS.labels("sent").inc(sum(sent for sent, _ in outcomes))
+    failed = sum(failed for _, failed in outcomes)
+    if failed:
+        BROADCASTS.labels("failed").inc(failed)
+
+
+def _message(update: SyncUpdate) -> dict[str, Any]:
+    return layer_update_message(
         cursor=update.cursor,
         prev_cursor=update.prev_cursor,
         event_id=str(update.event_id),
         event_type=update.type,
         task=update.task,
     )
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(user_group(update.user_id), message), _background_loop())
-    try:
-        future.result(timeout=SEND_TIMEOUT_SECONDS)
-    except Exception:
-        future.cancel()
-        BROADCASTS.labels("failed").inc()
-        logger.exception("sync update %s not sent to the channel layer", update.cursor)
-        return
-    BROADCASTS.labels("sent").inc()

@@ -9,3 +9,6 @@ FRAMES_SENT = Counter("sync_websocket_frames_sent_total", "Frames sent to sync c
 REPLAYED_UPDATES = Counter("sync_replayed_updates_total", "Updates sent from the store (resume or gap fill)")
 CONNECTIONS_CLOSED = Counter("sync_websocket_server_closes_total", "Connections closed by the server", ["reason"])
 BROADCASTS = Counter("sync_broadcasts_total", "Group sends of stored updates to the channel layer", ["outcome"])
+REJECTED_RECORDS = Counter(
+    "sync_records_rejected_total", "task-updates records the sync consumer could never store (logged)", ["reason"]
+)

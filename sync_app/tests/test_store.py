@@ -8,9 +8,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from kafka_bridge.envelope import CloudEvent
-from kafka_bridge.errors import PermanentError
-from sync_app.kafka_handlers import handle_task_update
+from kafka_bridge.envelope import CloudEvent, InvalidEvent
+from kafka_bridge.models import ProcessedEvent
+from kafka_bridge.records import ConsumedRecord
+from kafka_bridge.schemas import decode_event
+from sync_app.kafka_handlers import store_task_updates
+from sync_app.metrics import REJECTED_RECORDS
 from sync_app.models import SyncRetentionMark, SyncUpdate
 from sync_app.selectors import sync_cursor_is_resumable, sync_position, sync_updates_after
 from sync_app.services import sync_update_record, sync_updates_prune
@@ -27,25 +30,73 @@ def event_for(user, event_type="task.completed", **overrides):
     return CloudEvent(data={"task": task, "changes": {}}, **fields)
 
 
-def test_the_handler_stores_the_update_for_the_owner_once(user):
-    event = event_for(user)
-    handle_task_update(event)
-    handle_task_update(event)
-    (stored,) = SyncUpdate.objects.all()
-    assert (stored.user_id, str(stored.event_id), stored.type) == (user.pk, event.id, "task.completed")
-    assert stored.task == event.data["task"]
+def record_of(event, *, offset=0, group="sync"):
+    """A record as the runner hands it over, consumed for `group`. Events are taken as they are
+    (their data is not checked against the task schema); raw bytes are decoded."""
+    value = event.to_json() if isinstance(event, CloudEvent) else event
+    decoded, error = None, None
+    try:
+        decoded = CloudEvent.from_json(value) if isinstance(event, CloudEvent) else decode_event(value)
+    except InvalidEvent as exc:
+        error = str(exc)
+    return ConsumedRecord("task-updates", 0, offset, b"k", {"ce_id": "x"}, value, None, decoded, error, group=group)
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [{"userid": "alice"}, {"data": {"task": "not a task"}}, {"data": {"changes": {}}}],
-)
-def test_the_handler_dead_letters_events_it_can_never_store(user, overrides):
-    event = event_for(user)
-    fields = {**event.__dict__, **overrides}
-    with pytest.raises(PermanentError):
-        handle_task_update(CloudEvent(**fields))
-    assert not SyncUpdate.objects.exists()
+def test_the_batch_handler_stores_each_update_for_its_owner_once(user, other_user):
+    events = [event_for(user), event_for(other_user, "task.created"), event_for(user, "task.updated")]
+    store_task_updates([record_of(e) for e in events] + [record_of(events[0])])  # a repeat in the batch
+    store_task_updates([record_of(e) for e in events])  # the batch redelivered
+    stored = list(SyncUpdate.objects.order_by("cursor"))
+    assert [(s.user_id, str(s.event_id), s.type) for s in stored] == [(e_user(e), e.id, e.type) for e in events]
+    assert stored[0].task == events[0].data["task"]
+    assert set(ProcessedEvent.objects.filter(group="sync").values_list("event_id", flat=True)) == {
+        uuid.UUID(e.id) for e in events
+    }
+
+
+def e_user(event):
+    return int(event.userid)
+
+
+def test_within_a_batch_each_update_names_the_previous_one_of_its_user(user, other_user):
+    before = store_updates(user, 1)[0]
+    events = [event_for(user), event_for(other_user), event_for(user), event_for(user), event_for(other_user)]
+    store_task_updates([record_of(e) for e in events])
+    mine = list(SyncUpdate.objects.filter(user=user).order_by("cursor"))
+    theirs = list(SyncUpdate.objects.filter(user=other_user).order_by("cursor"))
+    assert [str(u.event_id) for u in mine[1:]] == [e.id for e in events if e.userid == str(user.pk)]
+    assert [u.prev_cursor for u in mine] == [None, before.cursor, mine[1].cursor, mine[2].cursor]
+    assert [u.prev_cursor for u in theirs] == [None, theirs[0].cursor]
+
+
+def test_records_that_can_never_be_stored_are_dead_lettered_and_the_rest_stored(user, kafka_topics):
+    good = event_for(user)
+    bad = [
+        record_of(event_for(user, userid="alice")),
+        record_of(CloudEvent(**{**event_for(user).__dict__, "data": {"changes": {}}})),
+        record_of(b"\x00 not json"),
+    ]
+    other_type = record_of(
+        CloudEvent(type="task.exploded", source="/t", subject="x", userid=str(user.pk), data={}).to_json()
+    )
+    assert other_type.event is None  # unknown types fail decoding: dead-lettered too
+    rejected_before = sum(
+        REJECTED_RECORDS.labels(r)._value.get() for r in ("invalid_event", "invalid_user", "invalid_task")
+    )
+    store_task_updates([*bad, record_of(good), other_type])
+    assert [str(u.event_id) for u in SyncUpdate.objects.all()] == [good.id]
+    rejected = sum(REJECTED_RECORDS.labels(r)._value.get() for r in ("invalid_event", "invalid_user", "invalid_task"))
+    assert rejected == rejected_before + 4
+
+
+def test_updates_are_sent_only_after_the_commit(user, django_capture_on_commit_callbacks, monkeypatch):
+    sent = []
+    monkeypatch.setattr("sync_app.services.broadcast_updates", lambda updates: sent.extend(updates))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        store_task_updates([record_of(event_for(user)), record_of(event_for(user))])
+        assert sent == []
+    assert len(callbacks) == 1
+    assert [u.cursor for u in sent] == list(SyncUpdate.objects.order_by("cursor").values_list("cursor", flat=True))
 
 
 def test_updates_for_a_deleted_user_are_skipped(user):
