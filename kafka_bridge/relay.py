@@ -3,8 +3,9 @@
 Ordering across several relays: one leader at a time. A relay publishes only while it holds a
 PostgreSQL session advisory lock (`pg_try_advisory_lock`); the others stand by (the `--loop`
 processes) or return at once (the Celery task woken on commit). The leader publishes pending rows
-in id order, one batch at a time, with an idempotent producer, and marks a row published only
-after its delivery report. So every key's events reach Kafka in the order they were recorded. If
+in id order with an idempotent producer, claiming the next batch while earlier ones are being
+acknowledged, and marks a row published only after its delivery report (one narrow UPDATE per
+round of reports). So every key's events reach Kafka in the order they were recorded. If
 the leader dies (even SIGKILL), PostgreSQL drops its lock with its connection; the next leader
 re-publishes the rows that were produced but not yet marked: a duplicate with the same event id,
 which consumers skip (processed events), in the original order.
@@ -14,8 +15,8 @@ while a later row of the same key was acknowledged, the failed row is re-publish
 The idempotent producer makes that rare (it fails the rest of the partition's queue too);
 consumers must tolerate it as they tolerate the DLQ.
 
-One leader is simple and fast enough here (the idempotent producer does ~166k records/s; the
-UPDATE that marks rows is the limit); more throughput would need per-key claiming instead.
+One leader is simple and fast enough here (bench scenario 1: see bench/README.md); more
+throughput would need per-key claiming instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -46,7 +48,14 @@ logger = logging.getLogger(__name__)
 
 # The advisory lock key of the relay leader: any fixed bigint no other code uses.
 LEADER_LOCK_KEY = 0x2B7E_1516_28AE_D2A6
-DEFAULT_BATCH_SIZE = 500
+# Rows per claim. Claims are pipelined (the next is produced while the last is acknowledged),
+# so a batch is only the unit of reading and of marking, not a flush.
+DEFAULT_BATCH_SIZE = 2000
+# Produced but unacknowledged rows allowed, in batches: bounds what a crash re-publishes.
+MAX_IN_FLIGHT_BATCHES = 4
+# A pass claims from the lowest pending id at most this long before it drains its pipeline
+# and starts again from the lowest pending id (see `drain`).
+PASS_SECONDS = 2.0
 LAST_ERROR_LENGTH = 1000
 # Event ids listed per "outbox events published" line (the count is always complete).
 LOGGED_EVENT_IDS = 20
@@ -66,82 +75,158 @@ def leadership() -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [LEADER_LOCK_KEY])
 
 
-def _encode(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+def _encode_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
+    return [(name, str(value).encode()) for name, value in headers.items()]
 
 
-def publish_batch(batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[int, int]:
-    """Publish up to `batch_size` pending rows in id order. Only the leader may call this.
+# One claimed row: (id, topic, key, value as JSON text, headers, event id, event type). Only the
+# columns publishing needs; the value stays the text PostgreSQL renders (no decode/re-encode).
+Row = tuple[int, str, str, str, dict[str, Any], str, str]
 
-    Returns (published, failed). Rows are marked published only after their delivery report;
-    failed rows keep their place and are retried by the next batch.
-    """
-    rows = list(
-        OutboxEvent.objects.filter(published_at__isnull=True)
-        .order_by("id")
-        .values_list("id", "topic", "key", "value", "headers")[:batch_size]
-    )
-    if not rows:
-        return 0, 0
-    producer = get_producer()
-    errors: dict[int, KafkaError | None] = {}
-    topics: dict[int, str] = {}
+# The claim: pending rows after `after`, in id order (keyset, so each claim starts where the
+# last one ended instead of walking the partial index over rows marked moments ago).
+_CLAIM_SQL = (
+    'SELECT id, topic, key, value::text, headers::text, event_id::text, event_type FROM "kafka_bridge_outboxevent" '
+    "WHERE published_at IS NULL AND id > %s ORDER BY id LIMIT %s"
+)
+# The mark: one narrow statement per round of delivery reports.
+_MARK_SQL = 'UPDATE "kafka_bridge_outboxevent" SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(%s)'
 
-    def on_delivery(row_id: int) -> Any:
-        def report(error: KafkaError | None, message: Message) -> None:
-            errors[row_id] = error
 
-        return report
+def _claim(after: int, limit: int) -> list[Row]:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [after, limit])
+        return [
+            (row_id, topic, key, value, json.loads(headers), event_id, event_type)
+            for row_id, topic, key, value, headers, event_id, event_type in cursor.fetchall()
+        ]
 
-    for row_id, topic, key, value, headers in rows:
-        topics[row_id] = topic
+
+class _Pipeline:
+    """Produces claimed rows without waiting for each batch's acknowledgements, and marks rows
+    published as their delivery reports arrive (never before)."""
+
+    def __init__(self) -> None:
+        self.producer = get_producer()
+        self.in_flight = 0
+        self.delivered: list[Row] = []
+        self.failed: list[tuple[Row, KafkaError]] = []
+        self.published = 0
+        self.failures = 0
+
+    def produce(self, row: Row) -> None:
+        _row_id, topic, key, value, headers, _event_id, event_type = row
         # With OpenTelemetry on: a publish span, child of the context stored with the row.
-        record_headers = tracing.publish_headers(headers, topic=topic, event_type=str(value.get("type", "")))
+        record_headers = _encode_headers(tracing.publish_headers(headers, topic=topic, event_type=event_type))
+
+        def report(error: KafkaError | None, _message: Message) -> None:
+            self.in_flight -= 1
+            if error is None:
+                self.delivered.append(row)
+            else:
+                self.failed.append((row, error))
+
         while True:
             try:
-                producer.produce(
-                    topic,
-                    key=key.encode(),
-                    value=_encode(value),
-                    headers=[(name, str(header).encode()) for name, header in record_headers.items()],
-                    on_delivery=on_delivery(row_id),
+                self.producer.produce(
+                    topic, key=key.encode(), value=value.encode(), headers=record_headers, on_delivery=report
                 )
                 break
             except BufferError:
-                producer.poll(0.1)  # the local queue is full: let deliveries drain
-    producer.flush(FLUSH_TIMEOUT_SECONDS)
+                self.producer.poll(0.05)  # the local queue is full: let deliveries drain
+        self.in_flight += 1
 
-    delivered = [row_id for row_id, error in errors.items() if error is None]
-    failed = {row_id: error for row_id, error in errors.items() if error is not None}
-    now = timezone.now()
-    if delivered:
-        OutboxEvent.objects.filter(id__in=delivered).update(published_at=now, attempts=F("attempts") + 1)
-    for row_id, error in failed.items():
-        OutboxEvent.objects.filter(id=row_id).update(
-            attempts=F("attempts") + 1, last_error=str(error)[:LAST_ERROR_LENGTH]
-        )
-        metrics.EVENTS_FAILED.labels(topics[row_id]).inc()
-    for row_id in delivered:
-        metrics.EVENTS_PUBLISHED.labels(topics[row_id]).inc()
-    _log_published(rows, set(delivered))
-    if failed:
-        logger.warning(
-            "outbox rows not delivered; they will be retried",
-            extra={"failed": len(failed), "first_error": str(next(iter(failed.values())))},
-        )
-        # An idempotent producer can stay stuck after such failures (a broker restarted empty
-        # does not know its producer id: every record times out): retry with a fresh one.
-        close_producer(timeout=0)
-    return len(delivered), len(failed)
+    def poll(self, timeout: float = 0) -> None:
+        self.producer.poll(timeout)
+
+    def mark(self) -> None:
+        """Record the delivery reports received so far: delivered rows published (one UPDATE),
+        failed ones with their error (they keep their place and are retried)."""
+        delivered, self.delivered = self.delivered, []
+        failed, self.failed = self.failed, []
+        if delivered:
+            with connection.cursor() as cursor:
+                cursor.execute(_MARK_SQL, [[row[0] for row in delivered]])
+            for topic, count in Counter(row[1] for row in delivered).items():
+                metrics.EVENTS_PUBLISHED.labels(topic).inc(count)
+            _log_published(delivered)
+            self.published += len(delivered)
+        for row, error in failed:
+            OutboxEvent.objects.filter(id=row[0]).update(
+                attempts=F("attempts") + 1, last_error=str(error)[:LAST_ERROR_LENGTH]
+            )
+            metrics.EVENTS_FAILED.labels(row[1]).inc()
+        if failed:
+            self.failures += len(failed)
+            logger.warning(
+                "outbox rows not delivered; they will be retried",
+                extra={"failed": len(failed), "first_error": str(failed[0][1])},
+            )
+
+    def finish(self) -> None:
+        """Wait for every outstanding delivery report and record them all."""
+        remaining = self.producer.flush(FLUSH_TIMEOUT_SECONDS)
+        self.mark()
+        if remaining or self.failures:
+            # An idempotent producer can stay stuck after such failures (a broker restarted
+            # empty does not know its producer id: every record times out): retry with a fresh
+            # one. Rows without a report stay unmarked and are published again.
+            close_producer(timeout=0)
 
 
-def _log_published(rows: list[tuple[Any, ...]], delivered: set[int]) -> None:
-    """One line per correlation id of the batch, so a request can be followed from the web
-    log through the relay: as many lines as requests caused events, not one per row."""
+def _publish_pass(
+    pipeline: _Pipeline, *, batch_size: int, deadline: float | None, stop: threading.Event | None
+) -> bool:
+    """Publish pending rows from the lowest id on, claiming the next batch while earlier ones
+    are still being acknowledged, for at most PASS_SECONDS. Returns True if it stopped caught
+    up (a claim came back short), or on a failure, a stop or the deadline."""
+    pass_end = time.monotonic() + PASS_SECONDS
+    after = 0
+    try:
+        while True:
+            if (stop and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
+                return True
+            rows = _claim(after, batch_size)
+            for row in rows:
+                pipeline.produce(row)
+            if rows:
+                after = rows[-1][0]
+            pipeline.poll(0)
+            # Bound what is produced but not acknowledged (and so not yet marked).
+            while pipeline.in_flight > MAX_IN_FLIGHT_BATCHES * batch_size:
+                pipeline.poll(0.005)
+            pipeline.mark()
+            if pipeline.failures or len(rows) < batch_size:
+                return True
+            if time.monotonic() >= pass_end:
+                return False
+    finally:
+        pipeline.finish()
+
+
+def drain(
+    *, batch_size: int = DEFAULT_BATCH_SIZE, deadline: float | None = None, stop: threading.Event | None = None
+) -> int:
+    """As leader, publish until nothing is pending, a delivery fails, time is up or `stop` is
+    set. Returns the number of rows published.
+
+    In passes of at most PASS_SECONDS, each starting again from the lowest pending id: a row
+    whose transaction took an id below the claims' position but committed later is published
+    by the next pass (a pass cannot restart while rows are in flight: they would be produced
+    twice)."""
+    pipeline = _Pipeline()
+    while not _publish_pass(pipeline, batch_size=batch_size, deadline=deadline, stop=stop):
+        pass
+    update_backlog_metrics()
+    return pipeline.published
+
+
+def _log_published(rows: list[Row]) -> None:
+    """One line per correlation id of the delivered rows, so a request can be followed from the
+    web log through the relay: as many lines as requests caused events, not one per row."""
     by_correlation: dict[str | None, list[tuple[str, str]]] = {}
-    for row_id, topic, _key, value, headers in rows:
-        if row_id in delivered:
-            by_correlation.setdefault(headers.get("correlation_id"), []).append((str(value.get("id")), topic))
+    for _row_id, topic, _key, _value, headers, event_id, _type in rows:
+        by_correlation.setdefault(headers.get("correlation_id"), []).append((event_id, topic))
     for correlation_id, published in by_correlation.items():
         logger.info(
             "outbox events published",
@@ -166,21 +251,6 @@ def update_backlog_metrics() -> tuple[int, float]:
 
 def has_pending() -> bool:
     return OutboxEvent.objects.filter(published_at__isnull=True).exists()
-
-
-def drain(
-    *, batch_size: int = DEFAULT_BATCH_SIZE, deadline: float | None = None, stop: threading.Event | None = None
-) -> int:
-    """As leader, publish batches until nothing is pending, a delivery fails, time is up or
-    `stop` is set. Returns the number of rows published."""
-    published = 0
-    while not (stop and stop.is_set()) and (deadline is None or time.monotonic() < deadline):
-        done, failed = publish_batch(batch_size)
-        published += done
-        if failed or done < batch_size:
-            break
-    update_backlog_metrics()
-    return published
 
 
 def publish_pending(*, batch_size: int = DEFAULT_BATCH_SIZE, max_seconds: float = 30.0) -> tuple[int, bool]:
