@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections import Counter
@@ -102,6 +103,64 @@ def _claim(after: int, limit: int) -> list[Row]:
         ]
 
 
+def _mark(delivered: list[Row], failed: list[tuple[Row, KafkaError]]) -> None:
+    """Record delivery reports: delivered rows published (one UPDATE), failed ones with their
+    error (they keep their place and are retried)."""
+    if delivered:
+        with connection.cursor() as cursor:
+            cursor.execute(_MARK_SQL, [[row[0] for row in delivered]])
+        for topic, count in Counter(row[1] for row in delivered).items():
+            metrics.EVENTS_PUBLISHED.labels(topic).inc(count)
+        _log_published(delivered)
+    for row, error in failed:
+        OutboxEvent.objects.filter(id=row[0]).update(
+            attempts=F("attempts") + 1, last_error=str(error)[:LAST_ERROR_LENGTH]
+        )
+        metrics.EVENTS_FAILED.labels(row[1]).inc()
+    if failed:
+        logger.warning(
+            "outbox rows not delivered; they will be retried",
+            extra={"failed": len(failed), "first_error": str(failed[0][1])},
+        )
+
+
+class _Marker(threading.Thread):
+    """Runs `_mark` in a thread of its own (with its own database connection), so that while it
+    waits for PostgreSQL and writes log lines the relay claims and produces the next batch.
+    Started only for a backlog (a full claim): a trickle is marked inline, without the extra
+    connection. Marking is safe without the leader lock: it only records acknowledged rows."""
+
+    def __init__(self) -> None:
+        super().__init__(name="outbox-marker", daemon=True)
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while (job := self.jobs.get()) is not None:
+                if isinstance(job, threading.Event):
+                    job.set()
+                elif self.error is None:
+                    try:
+                        _mark(*job)
+                    except BaseException as exc:  # noqa: BLE001 - re-raised in the relay's thread
+                        self.error = exc
+        finally:
+            connection.close()
+
+    def sync(self) -> None:
+        """Wait until every mark handed over so far is committed; re-raise its failure."""
+        done = threading.Event()
+        self.jobs.put(done)
+        done.wait()
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.join()
+
+
 class _Pipeline:
     """Produces claimed rows without waiting for each batch's acknowledgements, and marks rows
     published as their delivery reports arrive (never before)."""
@@ -113,6 +172,7 @@ class _Pipeline:
         self.failed: list[tuple[Row, KafkaError]] = []
         self.published = 0
         self.failures = 0
+        self.marker: _Marker | None = None
 
     def produce(self, row: Row) -> None:
         _row_id, topic, key, value, headers, _event_id, event_type = row
@@ -139,39 +199,41 @@ class _Pipeline:
     def poll(self, timeout: float = 0) -> None:
         self.producer.poll(timeout)
 
+    def use_marker(self) -> None:
+        # Not inside the caller's transaction: another connection would not see its rows.
+        if self.marker is None and not connection.in_atomic_block:
+            self.marker = _Marker()
+            self.marker.start()
+
     def mark(self) -> None:
-        """Record the delivery reports received so far: delivered rows published (one UPDATE),
-        failed ones with their error (they keep their place and are retried)."""
+        """Hand the delivery reports received so far to be recorded."""
         delivered, self.delivered = self.delivered, []
         failed, self.failed = self.failed, []
-        if delivered:
-            with connection.cursor() as cursor:
-                cursor.execute(_MARK_SQL, [[row[0] for row in delivered]])
-            for topic, count in Counter(row[1] for row in delivered).items():
-                metrics.EVENTS_PUBLISHED.labels(topic).inc(count)
-            _log_published(delivered)
-            self.published += len(delivered)
-        for row, error in failed:
-            OutboxEvent.objects.filter(id=row[0]).update(
-                attempts=F("attempts") + 1, last_error=str(error)[:LAST_ERROR_LENGTH]
-            )
-            metrics.EVENTS_FAILED.labels(row[1]).inc()
-        if failed:
-            self.failures += len(failed)
-            logger.warning(
-                "outbox rows not delivered; they will be retried",
-                extra={"failed": len(failed), "first_error": str(failed[0][1])},
-            )
+        if not delivered and not failed:
+            return
+        self.published += len(delivered)
+        self.failures += len(failed)
+        if self.marker is not None:
+            self.marker.jobs.put((delivered, failed))
+        else:
+            _mark(delivered, failed)
 
     def finish(self) -> None:
-        """Wait for every outstanding delivery report and record them all."""
+        """Wait for every outstanding delivery report and until all of them are recorded."""
         remaining = self.producer.flush(FLUSH_TIMEOUT_SECONDS)
         self.mark()
+        if self.marker is not None:
+            self.marker.sync()
         if remaining or self.failures:
             # An idempotent producer can stay stuck after such failures (a broker restarted
             # empty does not know its producer id: every record times out): retry with a fresh
             # one. Rows without a report stay unmarked and are published again.
             close_producer(timeout=0)
+
+    def close(self) -> None:
+        if self.marker is not None:
+            self.marker.close()
+            self.marker = None
 
 
 def _publish_pass(
@@ -187,6 +249,8 @@ def _publish_pass(
             if (stop and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
                 return True
             rows = _claim(after, batch_size)
+            if len(rows) == batch_size:
+                pipeline.use_marker()
             for row in rows:
                 pipeline.produce(row)
             if rows:
@@ -215,8 +279,11 @@ def drain(
     by the next pass (a pass cannot restart while rows are in flight: they would be produced
     twice)."""
     pipeline = _Pipeline()
-    while not _publish_pass(pipeline, batch_size=batch_size, deadline=deadline, stop=stop):
-        pass
+    try:
+        while not _publish_pass(pipeline, batch_size=batch_size, deadline=deadline, stop=stop):
+            pass
+    finally:
+        pipeline.close()
     update_backlog_metrics()
     return pipeline.published
 
