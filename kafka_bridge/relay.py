@@ -152,7 +152,9 @@ class _Marker(threading.Thread):
         """Wait until every mark handed over so far is committed; re-raise its failure."""
         done = threading.Event()
         self.jobs.put(done)
-        done.wait()
+        while not done.wait(1.0):
+            if not self.is_alive():
+                raise RuntimeError("the outbox marker thread died")
         if self.error is not None:
             raise self.error
 
