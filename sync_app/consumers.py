@@ -236,7 +236,37 @@ class SyncConsumer(AsyncWebsocketConsumer):
     async def ping(self) -> None:
         await self.send_frame({"type": "ping"})
         if not self.closing:
+            await self.check_layer()
             self.schedule("ping", settings.SYNC_PING_SECONDS, self.ping)
+
+    async def check_layer(self) -> None:
+        """Send ourselves a heartbeat through the channel layer with every ping.
+
+        The layer can lose our subscription without telling us (a Redis restart): the socket would
+        stay open and silent. If the heartbeat does not come back, close with 1011 so the client
+        resumes with its cursor; nothing is lost, every update is in the store.
+        """
+        if "heartbeat" in self.timers:
+            return  # the previous heartbeat is still on its way
+        self.heartbeat_nonce = uuid.uuid4().hex
+        try:
+            await self.channel_layer.send(
+                self.channel_name, {"type": protocol.LAYER_HEARTBEAT, "nonce": self.heartbeat_nonce}
+            )
+        except Exception:  # noqa: BLE001 - any layer failure means the same: resume elsewhere
+            logger.warning("sync layer heartbeat could not be sent for user %s; closing", self.user_id)
+            await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")
+            return
+        self.schedule("heartbeat", BARRIER_TIMEOUT_SECONDS, self.heartbeat_missing)
+
+    async def sync_heartbeat(self, message: dict[str, Any]) -> None:
+        if message.get("nonce") == getattr(self, "heartbeat_nonce", None) and "heartbeat" in self.timers:
+            self.timers.pop("heartbeat").cancel()
+
+    async def heartbeat_missing(self) -> None:
+        self.timers.pop("heartbeat", None)
+        logger.error("sync layer heartbeat for user %s not received; closing", self.user_id)
+        await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")
 
     async def expire(self) -> None:
         await self.send_frame(protocol.error_frame("token_expired", "The access token has expired."))

@@ -32,6 +32,7 @@ CLOSE_UNAVAILABLE = 1011
 # Channel-layer message types (dispatched to SyncConsumer.sync_update / sync_barrier).
 LAYER_UPDATE = "sync.update"
 LAYER_BARRIER = "sync.barrier"
+LAYER_HEARTBEAT = "sync.heartbeat"
 
 
 class ProtocolError(Exception):

@@ -354,3 +354,32 @@ def test_open_connections_and_frames_sent_are_measured(user):
         assert OPEN_CONNECTIONS._value.get() == open_before
 
     run(scenario)
+
+
+def test_a_connection_whose_layer_subscription_is_lost_is_closed_so_the_client_resumes(user, settings, monkeypatch):
+    """A Redis restart drops pub/sub subscriptions silently; the heartbeat notices and closes."""
+    from sync_app import consumers
+
+    settings.SYNC_PING_SECONDS = 0.3
+    monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 1.0)
+
+    async def scenario():
+        comm = communicator(f"token={token_for(user)}")
+        assert (await comm.connect())[0]
+        try:
+            await receive_until(comm, "ready")
+            assert await comm.receive_json_from(timeout=2) == {"type": "ping"}  # heartbeats come back
+            assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
+            for shard in get_channel_layer()._get_layer()._shards:
+                if shard._pubsub is not None:
+                    await shard._pubsub.unsubscribe()  # what a Redis restart does to the layer
+            outputs = []
+            for _ in range(30):  # pings every 0.3 s; the close must come within the 1 s timeout
+                outputs.append(await comm.receive_output(timeout=5))
+                if outputs[-1]["type"] == "websocket.close":
+                    break
+            assert outputs[-1] == {"type": "websocket.close", "code": 1011, "reason": "sync unavailable"}
+        finally:
+            await comm.disconnect()
+
+    run(scenario)
