@@ -144,7 +144,8 @@ class ConsumerRunner:
         self.backoff_max = backoff_max
         self.group = definition.group_id
         self.consumer: Consumer | None = None
-        self.joined = threading.Event()
+        # Set while the member holds an assignment; cleared when a rebalance revokes it.
+        self.assigned = threading.Event()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -172,24 +173,28 @@ class ConsumerRunner:
             logger.info("consumer stopped", extra=self._log())
 
     def _finish_joining(self) -> None:
-        """Stop only after the first group join completed (bounded by the session timeout).
+        """Stop only while holding an assignment: finish a pending (re)join first, bounded by the
+        session timeout.
 
         A member that leaves while its join is still pending wedges the group on the embedded
         broker (Tansu): no later member of that group is ever assigned partitions (DESIGN.md
-        section 10). Completing the join first costs a stop at most a few seconds; with Apache
-        Kafka it is merely harmless. Records that arrive meanwhile are left for the next member.
+        section 10). That happens on a first join and equally on the rejoin a rebalance starts
+        (another member leaving just before us). Completing the join costs a stop a few seconds
+        at most; with Apache Kafka it is merely harmless. Records fetched meanwhile are not
+        processed and stay uncommitted for the next member.
         """
-        if self.joined.is_set() or self.consumer is None:
+        if self.assigned.is_set() or self.consumer is None:
             return
         deadline = time.monotonic() + consumer_config(self.definition)["session.timeout.ms"] / 1000 + 5
-        while not self.joined.is_set() and time.monotonic() < deadline:
+        while not self.assigned.is_set() and time.monotonic() < deadline:
             self.consumer.poll(0.2)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.joined.set()
+        self.assigned.set()
         logger.info("partitions assigned", extra=self._log(partitions=[f"{p.topic}/{p.partition}" for p in partitions]))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned.clear()
         logger.info("partitions revoked", extra=self._log(partitions=[f"{p.topic}/{p.partition}" for p in partitions]))
 
     def _log(self, **extra: Any) -> dict[str, Any]:

@@ -32,3 +32,28 @@ def test_a_consumer_stopped_during_its_first_join_leaves_the_group_usable(
         timeout=30,
         message="the next member of the group being assigned partitions",
     )
+
+
+def test_a_consumer_stopped_during_the_rebalance_another_ones_exit_started_leaves_the_group_usable(
+    processes: ManagedProcesses, kafka_topics: None
+) -> None:
+    env = subprocess_env(
+        KAFKA_BRIDGE_TEST_CONSUMERS="1",
+        KAFKA_BRIDGE_TEST_TOPICS="task-updates",
+        KAFKA_BRIDGE_TEST_GROUP=f"membership-{uuid.uuid4().hex[:8]}",
+    )
+    first = processes.manage("first", "run_consumer", "bridge-test", env=env)
+    second = processes.manage("second", "run_consumer", "bridge-test", env=env)
+    for member in (first, second):
+        wait_until(lambda m=member: "partitions assigned" in Path(m.log_path).read_text(), timeout=30)
+    processes.kill(first, signal.SIGTERM)  # its leaving makes the group rebalance: second rejoins
+    wait_until(lambda: "partitions revoked" in Path(second.log_path).read_text(), timeout=30)
+    processes.kill(second, signal.SIGTERM)  # ... and is stopped while that rejoin is pending
+    assert (first.returncode, second.returncode) == (0, 0)
+
+    third = processes.manage("third", "run_consumer", "bridge-test", env=env)
+    wait_until(
+        lambda: "partitions assigned" in Path(third.log_path).read_text(),
+        timeout=30,
+        message="the next member of the group being assigned partitions",
+    )
