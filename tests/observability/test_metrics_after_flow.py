@@ -36,7 +36,7 @@ def test_every_role_exposes_its_metrics_with_the_values_of_a_flow(processes: Man
 def _run_flow_and_check(processes: ManagedProcesses, user: Any, smtp: SMTPTestServer) -> None:
     stack = Stack(processes, **smtp.env())
     stack.start_web()
-    stack.start_relay()
+    stack.start_relay(KAFKA_LAG_EXPORT_INTERVAL="1")  # lag gauges appear after one interval
     stack.start_worker()
     stack.start_consumer("notifications")
     stack.start_consumer("sync")
@@ -92,6 +92,7 @@ def _run_flow_and_check(processes: ManagedProcesses, user: Any, smtp: SMTPTestSe
     relay = wait_until(
         lambda: (m := scrape(stack.metrics_url("relay")))
         and total(m, "outbox_events_published_total") >= 7  # 2 created, 1 scheduled, 1 due, 1 sent, 2 completed
+        and samples(m, "kafka_consumer_lag_messages", group="notifications")
         and m,
         timeout=20,
         message="relay published the flow's events",

@@ -108,8 +108,9 @@ def test_request_outbox_relay_and_consumer_share_one_trace(spans: InMemorySpanEx
     )
     # ... the relay publishes each row in a span of that trace ...
     relay.publish_pending()
-    [publish] = [s for s in spans.get_finished_spans() if s.name == f"{topic} publish"]
-    assert publish.context.trace_id == trace_id
+    [publish] = [
+        s for s in spans.get_finished_spans() if s.name == f"{topic} publish" and s.context.trace_id == trace_id
+    ]
     assert publish.parent.span_id == request_span.context.span_id
     # ... and the consumer handles the record in a child of the publish span.
     stop = threading.Event()
@@ -117,7 +118,11 @@ def test_request_outbox_relay_and_consumer_share_one_trace(spans: InMemorySpanEx
     thread.start()
     try:
         [process] = wait_until(
-            lambda: [s for s in spans.get_finished_spans() if s.name == f"{topic} process"],
+            # The broker may report a stale end offset (DESIGN.md section 10), so earlier records
+            # of the run can be consumed too: pick this trace's span.
+            lambda: [
+                s for s in spans.get_finished_spans() if s.name == f"{topic} process" and s.context.trace_id == trace_id
+            ],
             timeout=30,
             message="the consumer's process span",
         )
@@ -125,7 +130,6 @@ def test_request_outbox_relay_and_consumer_share_one_trace(spans: InMemorySpanEx
         stop.set()
         thread.join(timeout=20)
     assert process.kind == SpanKind.CONSUMER
-    assert process.context.trace_id == trace_id
     assert process.parent.span_id == publish.context.span_id
     assert process.attributes["messaging.consumer.group.name"] == definition.group_id
 
