@@ -152,6 +152,13 @@ def test_audit_and_recurrence_consumers_killed_repeatedly_store_each_event_once_
     )
     wait_until(lambda: kafka_lag(*CONSUMERS) == 0, timeout=60, interval=0.5, message="lag back to zero")
     time_to_recover = time.monotonic() - recovering
+    # The work may be done before the final members join (the killed ones' sessions expire
+    # first); they must still get their partitions: a killed member never wedges its group.
+    wait_until(
+        lambda: all("partitions assigned" in log_text(process) for process in final.values()),
+        timeout=60,
+        message="the final consumers assigned",
+    )
     first_assignment = {name: "partitions assigned" in log_text(process) for name, process in final.items()}
 
     audited = _audited(wanted)
