@@ -33,9 +33,12 @@ def run(harness: Harness, config: Config, report: Report) -> None:
             cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
         ids = [row.id for row in rows]
     committed = time.time()
-    pending = OutboxEvent.objects.filter(id__in=ids, published_at__isnull=True)
+    # By id range, not `id__in=<all ids>`: that check cost ~0.27 s of CPU per poll at full size,
+    # a core taken from the relay being measured.
+    ours_rows = OutboxEvent.objects.filter(id__gte=min(ids), id__lte=max(ids))
+    pending = ours_rows.filter(published_at__isnull=True)
     wait_until(lambda: not pending.exists(), 30 + n / 500, f"the relay to publish {len(rows)} rows", 0.1)
-    last = OutboxEvent.objects.filter(id__in=ids).aggregate(last=Max("published_at"))["last"]
+    last = ours_rows.aggregate(last=Max("published_at"))["last"]
     seconds = last.timestamp() - committed
     ours = len(rows) / seconds
 
