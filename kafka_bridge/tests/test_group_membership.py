@@ -13,14 +13,19 @@ from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def test_a_consumer_stopped_during_its_first_join_leaves_the_group_usable(
-    processes: ManagedProcesses, kafka_topics: None
-) -> None:
-    env = subprocess_env(
+def fresh_group_env() -> dict[str, str]:
+    """The test consumer `bridge-test` on task-updates, in a group no other test uses."""
+    return subprocess_env(
         KAFKA_BRIDGE_TEST_CONSUMERS="1",
         KAFKA_BRIDGE_TEST_TOPICS="task-updates",
         KAFKA_BRIDGE_TEST_GROUP=f"membership-{uuid.uuid4().hex[:8]}",
     )
+
+
+def test_a_consumer_stopped_during_its_first_join_leaves_the_group_usable(
+    processes: ManagedProcesses, kafka_topics: None
+) -> None:
+    env = fresh_group_env()
     first = processes.manage("first", "run_consumer", "bridge-test", env=env)
     wait_until(lambda: "consumer started" in Path(first.log_path).read_text(), timeout=30)
     processes.kill(first, signal.SIGTERM)  # well before the join (half the session timeout) completes
@@ -37,11 +42,7 @@ def test_a_consumer_stopped_during_its_first_join_leaves_the_group_usable(
 def test_a_consumer_stopped_during_the_rebalance_another_ones_exit_started_leaves_the_group_usable(
     processes: ManagedProcesses, kafka_topics: None
 ) -> None:
-    env = subprocess_env(
-        KAFKA_BRIDGE_TEST_CONSUMERS="1",
-        KAFKA_BRIDGE_TEST_TOPICS="task-updates",
-        KAFKA_BRIDGE_TEST_GROUP=f"membership-{uuid.uuid4().hex[:8]}",
-    )
+    env = fresh_group_env()
     first = processes.manage("first", "run_consumer", "bridge-test", env=env)
     second = processes.manage("second", "run_consumer", "bridge-test", env=env)
     for member in (first, second):
