@@ -71,16 +71,19 @@ def _enqueue_send(notification_id: Any, countdown: float = 0.0) -> None:
     transaction.on_commit(lambda: enqueue_send_notification(notification_id, countdown=countdown))
 
 
+def _outcome_signal_kwargs(notification: Notification) -> dict[str, Any]:
+    """What `reminder_sent` and `reminder_failed` carry (notifications_app/signals.py)."""
+    return {
+        "task_id": notification.task_id,
+        "user_id": notification.user_id,
+        "reminder": notification.payload.get("reminder", {}),
+        "task": notification.payload.get("task", {}),
+        "notification": notification_event_representation(notification),
+    }
+
+
 def _emit_failed(notification: Notification, reason: str) -> None:
-    signals.reminder_failed.send(
-        sender=Notification,
-        task_id=notification.task_id,
-        user_id=notification.user_id,
-        reminder=notification.payload.get("reminder", {}),
-        task=notification.payload.get("task", {}),
-        notification=notification_event_representation(notification),
-        reason=reason,
-    )
+    signals.reminder_failed.send(sender=Notification, reason=reason, **_outcome_signal_kwargs(notification))
 
 
 def _mark_dead(notification: Notification, *, reason: str, now: datetime) -> None:
@@ -164,14 +167,7 @@ def notification_record_sent(*, claim: Claim, provider_message_id: str, now: dat
     notification.save(
         update_fields=["status", "sent_at", "provider_message_id", "lease_expires_at", "last_error", "updated_at"]
     )
-    signals.reminder_sent.send(
-        sender=Notification,
-        task_id=notification.task_id,
-        user_id=notification.user_id,
-        reminder=notification.payload.get("reminder", {}),
-        task=notification.payload.get("task", {}),
-        notification=notification_event_representation(notification),
-    )
+    signals.reminder_sent.send(sender=Notification, **_outcome_signal_kwargs(notification))
     metrics.NOTIFICATION_ATTEMPTS.labels("sent").inc()
     return SendResult(status=NotificationStatus.SENT)
 
