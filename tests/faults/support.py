@@ -84,17 +84,22 @@ def wait_for_log(process: Any, text: str, timeout: float = 60.0) -> float:
     return time.monotonic() - started
 
 
-def manage_json(*command: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> Any:
-    """Run a `manage.py` command that prints one JSON document (e.g. `kafka_lag --json`)."""
-    result = subprocess.run(
+def _run_manage(*command: str, env: dict[str, str] | None, timeout: float, check: bool) -> Any:
+    return subprocess.run(
         [sys.executable, "manage.py", *command],
         cwd=ROOT,
         env=env or subprocess_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
-        check=False,
+        check=check,
     )
+
+
+def manage_json(*command: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> Any:
+    """Run a `manage.py` command that prints one JSON document (e.g. `kafka_lag --json`); its exit
+    status is not checked (`kafka_lag` exits 2 above its thresholds)."""
+    result = _run_manage(*command, env=env, timeout=timeout, check=False)
     start = result.stdout.find("{")
     if start < 0:
         raise AssertionError(f"manage.py {' '.join(command)} printed no JSON: {result.stdout} {result.stderr}")
@@ -102,16 +107,7 @@ def manage_json(*command: str, env: dict[str, str] | None = None, timeout: float
 
 
 def manage(*command: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *command],
-        cwd=ROOT,
-        env=env or subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=True,
-    )
-    return result.stdout
+    return _run_manage(*command, env=env, timeout=timeout, check=True).stdout
 
 
 def kafka_lag(*groups: str, env: dict[str, str] | None = None) -> int:
