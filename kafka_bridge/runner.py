@@ -143,6 +143,7 @@ class ConsumerRunner:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.group = definition.group_id
+        self.config = consumer_config(definition)
         self.consumer: Consumer | None = None
         # Set while the member holds an assignment; cleared when a rebalance revokes it.
         self.assigned = threading.Event()
@@ -154,7 +155,7 @@ class ConsumerRunner:
         import_handler_modules(self.definition)
         if self.definition.batch and batch_handler_for(self.definition.name) is None:
             logger.warning("no batch handler registered; records will be skipped", extra=self._log())
-        self.consumer = Consumer(consumer_config(self.definition))
+        self.consumer = Consumer(self.config)
         self.consumer.subscribe(list(self.definition.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         logger.info("consumer started", extra=self._log(topics=list(self.definition.topics)))
         try:
@@ -185,7 +186,7 @@ class ConsumerRunner:
         """
         if self.assigned.is_set() or self.consumer is None:
             return
-        deadline = time.monotonic() + consumer_config(self.definition)["session.timeout.ms"] / 1000 + 5
+        deadline = time.monotonic() + self.config["session.timeout.ms"] / 1000 + 5
         while not self.assigned.is_set() and time.monotonic() < deadline:
             self.consumer.poll(0.2)
 
