@@ -285,7 +285,7 @@ NOTIFICATION_RETRY_MAX_SECONDS = env.float("NOTIFICATION_RETRY_MAX_SECONDS", def
 NOTIFICATION_SEND_LEASE_SECONDS = env.float("NOTIFICATION_SEND_LEASE_SECONDS", default=120.0)
 # Seconds behind remind_at after which a fired reminder is marked late.
 REMINDER_LATE_AFTER_SECONDS = env.float("REMINDER_LATE_AFTER_SECONDS", default=30.0)
-REMINDER_DISPATCH_INTERVAL_SECONDS = env.float("REMINDER_DISPATCH_INTERVAL_SECONDS", default=1.0)
+REMINDER_DISPATCH_INTERVAL_SECONDS = env.float("REMINDER_DISPATCH_INTERVAL_SECONDS", default=0.5)
 
 # --- Audit --------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=90)
