@@ -16,7 +16,6 @@ class Config:
     rest_concurrency: int
     rest_seconds: float
     rest_list_tasks: int  # tasks per user for the list benchmark
-    rest_pooled: bool  # also measure the server with the opt-in database pool
     ws_connections: int
     ws_client_processes: int
     ws_server_workers: int
@@ -37,7 +36,6 @@ FULL = Config(
     rest_concurrency=16,
     rest_seconds=10,
     rest_list_tasks=20,
-    rest_pooled=True,
     ws_connections=10_000,
     ws_client_processes=4,
     ws_server_workers=2,
@@ -58,7 +56,6 @@ QUICK = Config(
     rest_concurrency=4,
     rest_seconds=2,
     rest_list_tasks=10,
-    rest_pooled=False,
     ws_connections=200,
     ws_client_processes=1,
     ws_server_workers=1,

@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 # The open-files hard limit on our machines (DESIGN.md section 10): children raise to it.
 NOFILE_WANTED = 20_000
+# What docker/entrypoint/web sets: under ASGI every request runs in a thread of its own, so
+# without a pool each one opens a PostgreSQL session (bench/README.md, performance).
+WEB_DATABASE_POOL_MAX_SIZE = "10"
 
 
 def raise_nofile() -> None:
@@ -238,8 +241,11 @@ class Harness:
         health_path: str = "/healthz",
         **env: str,
     ) -> tuple[Child, int]:
-        """The web server as docker/entrypoint/web runs it (no per-message deflate), on a free port."""
+        """The web server as docker/entrypoint/web runs it (no per-message deflate, a database
+        pool of 10 per process unless `env` says otherwise), on a free port."""
         from kafka_bridge.embedded import free_port
+
+        env = {"DATABASE_POOL_MAX_SIZE": WEB_DATABASE_POOL_MAX_SIZE, **env}
 
         port = free_port()
         argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]

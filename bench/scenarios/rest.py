@@ -37,8 +37,8 @@ def _body(sequence: int) -> dict[str, object]:
     }
 
 
-def _measure(harness: Harness, name: str, tokens: list[str], seconds: float, **env: str) -> dict[str, LoadResult]:
-    web, port = harness.uvicorn(name, DJANGO_SETTINGS_MODULE="bench.settings", **env)
+def _measure(harness: Harness, name: str, tokens: list[str], seconds: float) -> dict[str, LoadResult]:
+    web, port = harness.uvicorn(name, DJANGO_SETTINGS_MODULE="bench.settings")
 
     def makers(method: str, path: str, body: bool) -> list[Callable[[int], bytes]]:
         return [
@@ -69,70 +69,54 @@ def run(harness: Harness, config: Config, report: Report) -> None:
                 owner=user, title=f"existing task {i}", due_at=due, tags=["work"], reminders=[{"offset_minutes": 30}]
             )
     tokens = [token_for(user) for user in users]
-    default = _measure(harness, "web-rest", tokens, config.rest_seconds)
-    # The same server with the opt-in connection pool (settings.DATABASE_POOL_MAX_SIZE): Django
-    # runs each ASGI request in a thread of its own, so without a pool every request connects.
-    pooled = (
-        _measure(harness, "web-rest-pooled", tokens, config.rest_seconds, DATABASE_POOL_MAX_SIZE="4")
-        if config.rest_pooled
-        else {}
+    results = _measure(harness, "web-rest", tokens, config.rest_seconds)
+    create, post = results["task create"], results["trivial POST"]
+    listing, get = results["task list"], results["trivial GET"]
+    report.add(
+        Figure(
+            SCENARIO,
+            "task create throughput",
+            "req/s",
+            create.throughput,
+            post.throughput,
+            "trivial POST",
+            ("ratio>=", 0.4),
+        ),
+        Figure(
+            SCENARIO,
+            "task create p99",
+            "ms",
+            percentile(create.latencies_ms, 99),
+            percentile(post.latencies_ms, 99),
+            "trivial POST",
+        ),
+        Figure(SCENARIO, "task list throughput", "req/s", listing.throughput, get.throughput, "trivial GET"),
+        Figure(
+            SCENARIO,
+            "task list p99",
+            "ms",
+            percentile(listing.latencies_ms, 99),
+            percentile(get.latencies_ms, 99),
+            "trivial GET",
+        ),
+        Figure(
+            SCENARIO,
+            "failed responses",
+            "",
+            sum(sum(r.statuses.values()) - r.ok for r in results.values()),
+            None,
+            "",
+            ("ours<=", 0),
+            "HTTP 5xx, e.g. PostgreSQL out of connections",
+        ),
     )
-    for suffix, results in (("", default), (" (DB pool)", pooled)):
-        if not results:
-            continue
-        create, post = results["task create"], results["trivial POST"]
-        listing, get = results["task list"], results["trivial GET"]
-        target = ("ratio>=", 0.4) if not suffix else None
-        report.add(
-            Figure(
-                SCENARIO,
-                f"task create throughput{suffix}",
-                "req/s",
-                create.throughput,
-                post.throughput,
-                "trivial POST",
-                target,
-            ),
-            Figure(
-                SCENARIO,
-                f"task create p99{suffix}",
-                "ms",
-                percentile(create.latencies_ms, 99),
-                percentile(post.latencies_ms, 99),
-                "trivial POST",
-            ),
-            Figure(
-                SCENARIO, f"task list throughput{suffix}", "req/s", listing.throughput, get.throughput, "trivial GET"
-            ),
-            Figure(
-                SCENARIO,
-                f"failed responses{suffix}",
-                "",
-                sum(sum(r.statuses.values()) - r.ok for r in results.values()),
-                None,
-                "",
-                ("ours<=", 0),
-                "HTTP 5xx, e.g. PostgreSQL out of connections",
-            ),
-            Figure(
-                SCENARIO,
-                f"task list p99{suffix}",
-                "ms",
-                percentile(listing.latencies_ms, 99),
-                percentile(get.latencies_ms, 99),
-                "trivial GET",
-            ),
-        )
     report.scenarios[SCENARIO] = {
         "concurrency": config.rest_concurrency,
         "seconds_each": config.rest_seconds,
         "server_processes": 1,
         "tasks_per_user_for_list": config.rest_list_tasks,
         "page_size": 20,
-        "default": {
-            name: {"requests": sum(r.statuses.values()), "throughput": r.throughput} for name, r in default.items()
-        },
-        "pooled": {
-            name: {"requests": sum(r.statuses.values()), "throughput": r.throughput} for name, r in pooled.items()
+        "requests": {
+            name: {"requests": sum(r.statuses.values()), "throughput": r.throughput} for name, r in results.items()
         },
     }
