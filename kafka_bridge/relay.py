@@ -85,10 +85,15 @@ def _encode_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
 Row = tuple[int, str, str, str, dict[str, Any], str, str]
 
 # The claim: pending rows after `after`, in id order (keyset, so each claim starts where the
-# last one ended instead of walking the partial index over rows marked moments ago).
+# last one ended instead of walking the partial index over rows marked moments ago). The ids are
+# chosen first, the wide columns read for those only: right after a burst of writes the table's
+# statistics are stale, the planner expects a few pending rows and picks a bitmap scan plus a
+# top-N sort, and in the one-statement form that sort rendered `value::text` for *every* pending
+# row after `after` to return 2,000 of them (7-17k rows/s instead of ~100k, bench/README.md).
 _CLAIM_SQL = (
     'SELECT id, topic, key, value::text, headers::text, event_id::text, event_type FROM "kafka_bridge_outboxevent" '
-    "WHERE published_at IS NULL AND id > %s ORDER BY id LIMIT %s"
+    'WHERE id = ANY(ARRAY(SELECT id FROM "kafka_bridge_outboxevent" WHERE published_at IS NULL AND id > %s '
+    "ORDER BY id LIMIT %s)) ORDER BY id"
 )
 # The mark: one narrow statement per round of delivery reports.
 _MARK_SQL = 'UPDATE "kafka_bridge_outboxevent" SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(%s)'
