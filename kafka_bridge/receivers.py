@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,12 +121,42 @@ def outbox_rows(
     ]
 
 
+# The rows of the innermost `outbox_batch()` in progress in this thread or task, if any.
+_batch: ContextVar[list[OutboxEvent] | None] = ContextVar("outbox_batch", default=None)
+
+
+@contextmanager
+def outbox_batch() -> Iterator[None]:
+    """Inside the caller's transaction: the events recorded within are written to the outbox in
+    one INSERT when the block ends (in recording order, so in the order the relay publishes
+    them), instead of one INSERT each. For passes that emit many events (reminder dispatch: 500
+    round trips became one). Nothing is written if the block raises. Nested blocks join the
+    outermost."""
+    if _batch.get() is not None:
+        yield
+        return
+    rows: list[OutboxEvent] = []
+    token = _batch.set(rows)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if rows:
+        OutboxEvent.objects.bulk_create(rows)
+
+
 def record_event(
     event: CloudEvent, topics: tuple[str, ...], extra_headers: dict[str, str] | None = None
 ) -> list[OutboxEvent]:
     """Write `event` to the outbox, one row per topic, in the caller's transaction, and wake the
-    relay once that transaction commits. Record key: the event's subject (the task id)."""
-    rows = OutboxEvent.objects.bulk_create(outbox_rows(event, topics, extra_headers))
+    relay once that transaction commits. Record key: the event's subject (the task id). Within
+    `outbox_batch()` the rows are saved (and get their ids) when the batch ends."""
+    rows = outbox_rows(event, topics, extra_headers)
+    batch = _batch.get()
+    if batch is None:
+        rows = OutboxEvent.objects.bulk_create(rows)
+    else:
+        batch.extend(rows)
     for topic in topics:
         metrics.EVENTS_RECORDED.labels(topic, event.type).inc()
     _wake_relay_on_commit()

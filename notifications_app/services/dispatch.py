@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
+from kafka_bridge.receivers import outbox_batch
 from notifications_app import metrics, signals
 from tasks_app.models import Reminder, ReminderStatus
 from tasks_app.representations import isoformat, reminder_representation, task_representation
@@ -58,21 +59,22 @@ def reminders_dispatch_due(*, now: datetime | None = None, limit: int = 500) -> 
         reminder.status, reminder.fired_at, reminder.updated_at = ReminderStatus.FIRED, now, now
         reminder.late = reminder.remind_at < now - late_after
     fired = {reminder.id: reminder for reminder in reminders}
-    for reminder in reminders:
-        task = reminder.task
-        # The task representation lists its reminders from the prefetch, read before this update.
-        for listed in task.reminders.all():
-            if listed.id in fired:
-                listed.status, listed.fired_at, listed.late = ReminderStatus.FIRED, now, fired[listed.id].late
-        representation = reminder_representation(reminder)
-        representation.update(fired_at=isoformat(reminder.fired_at), late=reminder.late)
-        signals.reminder_due.send(
-            sender=Reminder,
-            task_id=task.id,
-            user_id=task.owner_id,
-            reminder=representation,
-            task=task_representation(task),
-        )
+    with outbox_batch():  # one outbox INSERT for the pass, not one per reminder
+        for reminder in reminders:
+            task = reminder.task
+            # The task representation lists its reminders from the prefetch, read before this update.
+            for listed in task.reminders.all():
+                if listed.id in fired:
+                    listed.status, listed.fired_at, listed.late = ReminderStatus.FIRED, now, fired[listed.id].late
+            representation = reminder_representation(reminder)
+            representation.update(fired_at=isoformat(reminder.fired_at), late=reminder.late)
+            signals.reminder_due.send(
+                sender=Reminder,
+                task_id=task.id,
+                user_id=task.owner_id,
+                reminder=representation,
+                task=task_representation(task),
+            )
     late = sum(1 for reminder in reminders if reminder.late)
     for reminder in reminders:
         metrics.REMINDER_FIRE_LAG.observe(max((now - reminder.remind_at).total_seconds(), 0.0))

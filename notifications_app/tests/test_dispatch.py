@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kafka_bridge.models import OutboxEvent
@@ -119,3 +120,24 @@ def test_concurrent_dispatchers_fire_each_of_1000_reminders_exactly_once(make_us
     reminder_ids = [event["data"]["reminder"]["id"] for event in _due_events()]
     assert len(reminder_ids) == len(set(reminder_ids)) == 1000
     assert not Reminder.objects.filter(status=ReminderStatus.SCHEDULED).exists()
+
+
+@pytest.mark.django_db
+def test_a_pass_writes_its_reminder_due_events_to_the_outbox_in_one_statement(user: Any) -> None:
+    now = timezone.now()
+    tasks = [make_task_with_reminders(user, now - timedelta(seconds=2), now - timedelta(seconds=1)) for _ in range(5)]
+
+    with CaptureQueriesContext(connection) as queries:
+        assert reminders_dispatch_due(now=now) == 10
+
+    outbox_inserts = [
+        q for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "kafka_bridge_outboxevent"')
+    ]
+    assert len(outbox_inserts) == 1
+    events = _due_events()
+    assert len(events) == 10
+    # Recorded (and so published) in dispatch order: oldest due first.
+    assert [event["data"]["reminder"]["remind_at"] for event in events] == sorted(
+        event["data"]["reminder"]["remind_at"] for event in events
+    )
+    assert {event["subject"] for event in events} == {str(task.id) for task in tasks}

@@ -1,0 +1,62 @@
+"""`outbox_batch()`: the events recorded inside one block reach the outbox in one INSERT, in
+recording order, or not at all."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from kafka_bridge.envelope import CloudEvent
+from kafka_bridge.models import OutboxEvent
+from kafka_bridge.receivers import TASK_TOPICS, outbox_batch, record_event
+
+
+def _event(n: int) -> CloudEvent:
+    return CloudEvent(type="task.updated", source="/tasks", subject=f"task-{n}", userid="7", data={"n": n})
+
+
+def _outbox_inserts(queries: CaptureQueriesContext) -> int:
+    return sum(q["sql"].startswith('INSERT INTO "kafka_bridge_outboxevent"') for q in queries.captured_queries)
+
+
+@pytest.mark.django_db
+def test_events_recorded_in_a_batch_are_inserted_once_at_its_end_in_recording_order() -> None:
+    with CaptureQueriesContext(connection) as queries, outbox_batch():
+        for n in range(5):
+            record_event(_event(n), TASK_TOPICS)
+            with outbox_batch():  # a nested block joins the outer one
+                record_event(_event(100 + n), TASK_TOPICS)
+        assert not OutboxEvent.objects.exists()  # nothing written before the end
+
+    assert _outbox_inserts(queries) == 1
+    subjects = list(OutboxEvent.objects.order_by("id").values_list("key", "topic"))
+    expected = [(f"task-{k}", topic) for n in range(5) for k in (n, 100 + n) for topic in TASK_TOPICS]
+    assert subjects == expected
+
+
+@pytest.mark.django_db
+def test_without_a_batch_each_event_is_inserted_at_once() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        rows = record_event(_event(1), TASK_TOPICS)
+        record_event(_event(2), TASK_TOPICS)
+
+    assert _outbox_inserts(queries) == 2
+    assert all(row.pk for row in rows)
+
+
+def _failing_pass() -> None:
+    with outbox_batch():
+        record_event(_event(1), TASK_TOPICS)
+        raise RuntimeError("the pass failed")
+
+
+@pytest.mark.django_db
+def test_a_batch_that_raises_writes_nothing() -> None:
+    with pytest.raises(RuntimeError):
+        _failing_pass()
+
+    assert not OutboxEvent.objects.exists()
+    # The next record outside any batch is written at once again.
+    record_event(_event(2), TASK_TOPICS)
+    assert OutboxEvent.objects.count() == len(TASK_TOPICS)
