@@ -112,11 +112,13 @@ class TaskListCreateApi(TaskApiView):
             location = f"/api/v1/tasks/{task.id}/"
             return StoredResponse(201, task_representation(task), {"ETag": task.etag, "Location": location})
 
+        key = request.headers.get(HEADER)
         result = run_idempotent(
             user=request.user,
-            key=request.headers.get(HEADER),
+            key=key,
             scope="task_create",
-            fingerprint=request_fingerprint("POST", request.path, request.data),
+            # Only a key's repeats are compared with the first request.
+            fingerprint=request_fingerprint("POST", request.path, request.data) if key is not None else "",
             perform=perform,
         )
         headers = {**result.headers, **({"Idempotent-Replayed": "true"} if result.replayed else {})}

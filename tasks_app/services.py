@@ -77,11 +77,57 @@ def precondition_failed(task: Task, expected_version: int) -> ApplicationError:
 
 
 def _tags_for(owner: AbstractBaseUser, names: list[str]) -> list[Tag]:
+    """The owner's tags named `names`, created when missing."""
     if not names:
         return []
     # ON CONFLICT DO NOTHING: two requests adding the same new tag at once both succeed.
     Tag.objects.bulk_create([Tag(owner=owner, name=name) for name in names], ignore_conflicts=True)
     return list(Tag.objects.filter(owner=owner, name__in=names))
+
+
+# A tag is created once and used many times: the usual create finds every tag it names, and
+# reads and links them in this one statement (the ORM would need a SELECT, then an INSERT).
+_LINK_EXISTING_TAGS = """
+WITH found AS (
+    SELECT * FROM tasks_app_tag WHERE owner_id = %s AND name = ANY(%s)
+), linked AS (
+    INSERT INTO tasks_app_task_tags (task_id, tag_id) SELECT %s, id FROM found
+)
+SELECT * FROM found
+"""
+
+
+def _link_tags_of_new_task(task: Task, names: list[str]) -> list[Tag]:
+    """Link the tags named `names` (created when missing) to a task just inserted; returns them.
+
+    Writes the through table directly: `task.tags.set()` would first read the links a new task
+    cannot have yet (it also sends `m2m_changed`, which nothing here listens to).
+    """
+    if not names:
+        return []
+    tags = list(Tag.objects.raw(_LINK_EXISTING_TAGS, [task.owner_id, names, task.pk]))
+    missing = sorted(set(names) - {tag.name for tag in tags})
+    if missing:
+        new = _tags_for(task.owner, missing)
+        Link = Task.tags.through
+        Link.objects.bulk_create([Link(task_id=task.pk, tag_id=tag.pk) for tag in new])
+        tags += new
+    return tags
+
+
+def _cache_relations(task: Task, tags: list[Tag], reminders: list[Reminder]) -> None:
+    """Fill the task's `tags` and `reminders` prefetch caches with the rows in hand, as
+    `prefetch_related("tags", "reminders")` would, so describing it needs no query. (A later
+    `task.tags.add()` or `set()` clears the cache, as for any prefetched instance.)"""
+    task._prefetched_objects_cache = {
+        "tags": _cached(task.tags.all(), tags),
+        "reminders": _cached(task.reminders.all(), reminders),
+    }
+
+
+def _cached(queryset: Any, rows: list[Any]) -> Any:
+    queryset._result_cache, queryset._prefetch_done = list(rows), True
+    return queryset
 
 
 def _reload(task: Task) -> Task:
@@ -178,15 +224,16 @@ def task_create(
         series=series,
         previous_occurrence=previous_occurrence,
     )
-    task.tags.set(_tags_for(owner, tag_names))
+    tag_rows = _link_tags_of_new_task(task, tag_names)
     created = Reminder.objects.bulk_create(
         [
             Reminder(task=task, remind_at=_remind_at(spec, due_at), offset_minutes=spec.get("offset_minutes"))
             for spec in specs
         ]
     )
-
-    task = _reload(task)
+    # No re-read: every column of the new rows is known here (defaults and timestamps are set
+    # in Python, ids returned by the INSERTs), and a reload would cost three queries.
+    _cache_relations(task, tag_rows, created)
     representation = task_representation(task)
     _send_task_signal(signals.task_created, task, representation)
     _send_reminder_signals(signals.reminder_scheduled, task, created, representation)
