@@ -3,7 +3,8 @@
 Services send their app's domain signals inside their transaction; the receivers here turn each
 into one CloudEvent and write it to the outbox, one row per topic, in that same transaction. So a
 rolled-back change leaves no event, and the routing of events to topics lives in this one place.
-After the transaction commits, the relay is woken through Celery (`relay_outbox_task`).
+The relay is woken by a NOTIFY that PostgreSQL delivers at commit (a looping relay LISTENs) and,
+unless KAFKA_OUTBOX_CELERY_WAKEUP is off, through Celery after the commit (`relay_outbox_task`).
 
 Connected by `KafkaBridgeConfig.ready()`.
 """
@@ -18,6 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.dispatch import Signal
@@ -173,15 +175,20 @@ def _wake_relay() -> None:
         logger.warning("could not enqueue the outbox relay; the sweep will publish", exc_info=True)
 
 
+def _relay_notified() -> None:
+    """Marks a transaction whose relay wake-up is the NOTIFY alone (nothing to do on commit)."""
+
+
 def _wake_relay_on_commit() -> None:
     # One wake-up per transaction is enough: the relay publishes everything pending.
-    if any(callback is _wake_relay for _, callback, _ in connection.run_on_commit):
+    if any(callback is _wake_relay or callback is _relay_notified for _, callback, _ in connection.run_on_commit):
         return
     # A looping relay (`relay_outbox --loop`) LISTENs: PostgreSQL delivers the notification only
-    # if and when this transaction commits. Celery wakes the relay where no loop runs.
+    # if and when this transaction commits. Celery wakes the relay where no loop runs; where one
+    # does, KAFKA_OUTBOX_CELERY_WAKEUP=false saves a broker publish per write (and a worker job).
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
-    transaction.on_commit(_wake_relay, robust=True)
+    transaction.on_commit(_wake_relay if settings.KAFKA_OUTBOX_CELERY_WAKEUP else _relay_notified, robust=True)
 
 
 def dead_letter_failed_reminder(

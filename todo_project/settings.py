@@ -261,6 +261,10 @@ KAFKA_SECURITY_CONFIG = env.dict("KAFKA_CLIENT_CONFIG", default={})
 # Published outbox rows and processed-event ids are pruned after these ages (kafka_bridge).
 KAFKA_OUTBOX_RETENTION_HOURS = env.int("KAFKA_OUTBOX_RETENTION_HOURS", default=24)
 KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env.int("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS", default=14)
+# Every outbox write NOTIFYs the looping relay (`relay_outbox --loop`) at commit; it also enqueues
+# a Celery relay job, for deployments without the loop. Off where the loop runs: one broker
+# publish (and one worker job) less per write; the beat sweep still catches up if the loop is down.
+KAFKA_OUTBOX_CELERY_WAKEUP = env.bool("KAFKA_OUTBOX_CELERY_WAKEUP", default=True)
 
 # --- E-mail -------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/email/ ; any anymail ESP backend works here.
