@@ -10,9 +10,26 @@ handler's work, so a redelivered event is recognised and skipped.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+
+
+class _OutboxJSONField(models.JSONField):
+    """A JSONField whose multi-row INSERTs stay plain VALUES lists. On PostgreSQL, Django 5.2
+    inserts several rows as `UNNEST(%s::jsonb[])`, and psycopg then quotes each JSON document
+    inside that array literal in Python: ~2 ms of web-server CPU per task create (its 2-3 outbox
+    rows), and most of an `outbox_batch()` INSERT. A field with `get_placeholder` opts out."""
+
+    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
+        return "%s"
+
+    def deconstruct(self) -> Any:
+        # Migrations see a plain JSONField: the column is the same.
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.JSONField", args, kwargs
 
 
 class OutboxEvent(models.Model):
@@ -22,8 +39,8 @@ class OutboxEvent(models.Model):
     event_type = models.CharField(max_length=100)
     topic = models.CharField(max_length=200)
     key = models.CharField(max_length=200)
-    value = models.JSONField(encoder=DjangoJSONEncoder, help_text="The CloudEvent (structured JSON).")
-    headers = models.JSONField(default=dict, help_text="Record headers, {name: string value}.")
+    value = _OutboxJSONField(encoder=DjangoJSONEncoder, help_text="The CloudEvent (structured JSON).")
+    headers = _OutboxJSONField(default=dict, help_text="Record headers, {name: string value}.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)

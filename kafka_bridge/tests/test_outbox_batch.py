@@ -60,3 +60,16 @@ def test_a_batch_that_raises_writes_nothing() -> None:
     # The next record outside any batch is written at once again.
     record_event(_event(2), TASK_TOPICS)
     assert OutboxEvent.objects.count() == len(TASK_TOPICS)
+
+
+@pytest.mark.django_db
+def test_outbox_rows_are_inserted_as_a_values_list_not_through_unnest() -> None:
+    # UNNEST(%s::jsonb[]) makes psycopg quote every JSON document of the array in Python.
+    with CaptureQueriesContext(connection) as queries:
+        record_event(_event(1), TASK_TOPICS)
+
+    [insert] = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "kafka_bridge_outboxevent"')
+    ]
+    assert "UNNEST" not in insert.upper()
+    assert OutboxEvent.objects.get(topic=TASK_TOPICS[0]).value["data"] == {"n": 1}
