@@ -49,6 +49,8 @@ def main() -> None:
     procfile.write_text("\n".join(procfile_lines()) + "\n")
     empty_env = dev_dir / "empty.env"  # settings come from the environment only, never a .env file
     empty_env.write_text("")
+    # The relay loop below LISTENs for each commit's NOTIFY: no Celery relay job per write.
+    os.environ.setdefault("KAFKA_OUTBOX_CELERY_WAKEUP", "false")
     honcho = Path(sys.executable).with_name("honcho")
     os.execv(str(honcho), [str(honcho), "-f", str(procfile), "-d", str(ROOT), "-e", str(empty_env), "start"])  # noqa: S606
 

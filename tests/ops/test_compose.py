@@ -76,6 +76,8 @@ def test_roles_talk_to_the_stack_services_and_non_http_roles_serve_metrics(compo
         assert len(env["SECRET_KEY"]) >= 50, "settings refuse shorter keys in production"
         assert "@postgres:5432/" in env["DATABASE_URL"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        # The stack runs the relay loop, which LISTENs: writes skip the Celery wake-up.
+        assert env["KAFKA_OUTBOX_CELERY_WAKEUP"] == "false"
         assert "@rabbitmq:5672" in env["CELERY_BROKER_URL"]
         assert env["REDIS_URL"].startswith("redis://redis:6379")
         assert env["EMAIL_HOST"] == "mailpit"

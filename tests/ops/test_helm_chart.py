@@ -134,6 +134,15 @@ def test_secrets_come_from_a_secret_reference_and_none_is_rendered_by_default(va
     assert config["DJANGO_ENV"] == "production"
 
 
+def test_writes_skip_the_celery_relay_wakeup_only_while_the_relay_deployment_runs() -> None:
+    def wakeup(manifests: list[dict[str, Any]]) -> str:
+        (config,) = [m["data"] for m in manifests if m["kind"] == "ConfigMap"]
+        return config["KAFKA_OUTBOX_CELERY_WAKEUP"]
+
+    assert wakeup(render_values({})) == "false"
+    assert wakeup(render_values({"relay": {"replicas": 0}})) == "true"
+
+
 def test_a_development_secret_is_created_before_the_migrations_hook_when_asked() -> None:
     manifests = render_values({"secrets": {"existingSecret": "", "create": True, "data": {"SECRET_KEY": "x" * 50}}})
     (secret,) = [m for m in manifests if m["kind"] == "Secret"]

@@ -85,6 +85,8 @@ KAFKA_TOPIC_REPLICATION_FACTOR: {{ $c.kafkaTopicReplicationFactor | quote }}
 KAFKA_CLIENT_CONFIG: {{ $c.kafkaClientConfig | quote }}
 {{- end }}
 KAFKA_CREATE_TOPICS: {{ $c.createKafkaTopics | toString | quote }}
+{{- /* A running relay Deployment LISTENs for each commit's NOTIFY: no Celery job per write. */}}
+KAFKA_OUTBOX_CELERY_WAKEUP: {{ eq (int .Values.relay.replicas) 0 | toString | quote }}
 EMAIL_BACKEND: {{ $c.emailBackend | quote }}
 EMAIL_HOST: {{ $c.emailHost | quote }}
 EMAIL_PORT: {{ $c.emailPort | quote }}
