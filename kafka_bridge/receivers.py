@@ -3,8 +3,9 @@
 Services send their app's domain signals inside their transaction; the receivers here turn each
 into one CloudEvent and write it to the outbox, one row per topic, in that same transaction. So a
 rolled-back change leaves no event, and the routing of events to topics lives in this one place.
-The relay is woken by a NOTIFY that PostgreSQL delivers at commit (a looping relay LISTENs) and,
-unless KAFKA_OUTBOX_CELERY_WAKEUP is off, through Celery after the commit (`relay_outbox_task`).
+The relay is woken by a NOTIFY that the outbox's INSERT trigger sends and PostgreSQL delivers at
+commit (a looping relay LISTENs) and, unless KAFKA_OUTBOX_CELERY_WAKEUP is off, through Celery
+after the commit (`relay_outbox_task`).
 
 Connected by `KafkaBridgeConfig.ready()`.
 """
@@ -175,20 +176,17 @@ def _wake_relay() -> None:
         logger.warning("could not enqueue the outbox relay; the sweep will publish", exc_info=True)
 
 
-def _relay_notified() -> None:
-    """Marks a transaction whose relay wake-up is the NOTIFY alone (nothing to do on commit)."""
-
-
 def _wake_relay_on_commit() -> None:
-    # One wake-up per transaction is enough: the relay publishes everything pending.
-    if any(callback is _wake_relay or callback is _relay_notified for _, callback, _ in connection.run_on_commit):
+    # A looping relay (`relay_outbox --loop`) LISTENs: the outbox's INSERT trigger NOTIFYs, and
+    # PostgreSQL delivers that only when the transaction commits (migration 0002). Celery wakes
+    # the relay where no loop runs; where one does, KAFKA_OUTBOX_CELERY_WAKEUP=false saves a
+    # broker publish per write (and a worker job). One wake-up per transaction is enough: the
+    # relay publishes everything pending.
+    if not settings.KAFKA_OUTBOX_CELERY_WAKEUP:
         return
-    # A looping relay (`relay_outbox --loop`) LISTENs: PostgreSQL delivers the notification only
-    # if and when this transaction commits. Celery wakes the relay where no loop runs; where one
-    # does, KAFKA_OUTBOX_CELERY_WAKEUP=false saves a broker publish per write (and a worker job).
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
-    transaction.on_commit(_wake_relay if settings.KAFKA_OUTBOX_CELERY_WAKEUP else _relay_notified, robust=True)
+    if any(callback is _wake_relay for _, callback, _ in connection.run_on_commit):
+        return
+    transaction.on_commit(_wake_relay, robust=True)
 
 
 def dead_letter_failed_reminder(

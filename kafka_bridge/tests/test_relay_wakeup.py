@@ -1,5 +1,6 @@
-"""How a write wakes the relay: one NOTIFY per transaction, delivered at commit, plus a Celery
-relay job after the commit unless KAFKA_OUTBOX_CELERY_WAKEUP is off (where the relay loop runs)."""
+"""How a write wakes the relay: one NOTIFY per transaction from the outbox's INSERT trigger,
+delivered at commit, plus a Celery relay job after the commit unless KAFKA_OUTBOX_CELERY_WAKEUP
+is off (where the relay loop runs)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from kafka_bridge.receivers import NOTIFY_CHANNEL, _relay_notified, _wake_relay
+from kafka_bridge.receivers import NOTIFY_CHANNEL, _wake_relay
 from kafka_bridge.tests.kafka_helpers import task_representation
 from tasks_app import signals as task_signals
 
@@ -41,13 +42,32 @@ def _write_two_events() -> tuple[list[str], list[object]]:
 
 
 @pytest.mark.parametrize("celery_wakeup", [True, False])
-def test_one_notify_per_transaction_delivered_at_commit(settings, listener, celery_wakeup) -> None:
+def test_one_notify_per_transaction_delivered_at_commit_without_a_statement_of_its_own(
+    settings, listener, celery_wakeup
+) -> None:
     settings.KAFKA_OUTBOX_CELERY_WAKEUP = celery_wakeup
-    notifies, callbacks = _write_two_events()
-    assert len(notifies) == 1
-    assert len(callbacks) == 1
-    delivered = list(listener.notifies(timeout=5, stop_after=1))
+    notifies, _ = _write_two_events()
+    assert notifies == []  # the INSERT trigger notifies: no round trip for it
+    delivered = list(listener.notifies(timeout=3))
     assert [n.channel for n in delivered] == [NOTIFY_CHANNEL]
+
+
+def test_a_rolled_back_write_notifies_nobody(listener) -> None:
+    with transaction.atomic():
+        task = task_representation()
+        task_signals.task_created.send(sender=None, task_id=uuid.UUID(task["id"]), user_id=7, task=task, changes={})
+        transaction.set_rollback(True)
+    assert list(listener.notifies(timeout=1)) == []
+
+
+def test_any_insert_into_the_outbox_notifies_even_raw_sql(listener) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO kafka_bridge_outboxevent (event_id, event_type, topic, key, value, headers, created_at, "
+            "attempts, last_error) VALUES (%s, 'task.updated', 'task-updates', 'k', '{}', '{}', now(), 0, '')",
+            [str(uuid.uuid4())],
+        )
+    assert [n.channel for n in listener.notifies(timeout=3, stop_after=1)] == [NOTIFY_CHANNEL]
 
 
 def test_celery_wakeup_is_enqueued_on_commit_by_default(settings) -> None:
@@ -56,7 +76,7 @@ def test_celery_wakeup_is_enqueued_on_commit_by_default(settings) -> None:
     assert callbacks == [_wake_relay]
 
 
-def test_celery_wakeup_off_leaves_the_notify_alone(settings) -> None:
+def test_celery_wakeup_off_registers_nothing_on_commit(settings) -> None:
     settings.KAFKA_OUTBOX_CELERY_WAKEUP = False
     _, callbacks = _write_two_events()
-    assert callbacks == [_relay_notified]
+    assert callbacks == []
