@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
@@ -89,4 +90,34 @@ def run(harness: Harness, config: Config, report: Report) -> None:
         "writes": int(config.latency_rate * config.latency_seconds),
         "rest_response_p50_ms": percentile(rest, 50),
         "rest_response_p99_ms": percentile(rest, 99),
+        "stages_ms": _stages(user),
+    }
+
+
+def _stages(user: object) -> dict[str, dict[str, float]]:
+    """Where the time goes, per write, from the request being sent (stamped in the title): the
+    task row's `created_at` (inside the request), its `task-updates` outbox row marked published
+    (the relay, after the broker's ack) and its sync row stored (the `sync` consumer)."""
+    from kafka_bridge.models import OutboxEvent
+    from sync_app.models import SyncUpdate
+    from tasks_app.models import Task
+
+    tasks = {str(task.id): task for task in Task.objects.filter(owner=user)}
+    sent = {task_id: int(task.title.split("|")[2]) / 1e9 for task_id, task in tasks.items()}
+    written = {task_id: task.created_at for task_id, task in tasks.items()}
+    published = dict(
+        OutboxEvent.objects.filter(topic="task-updates", event_type="task.created", key__in=tasks).values_list(
+            "key", "published_at"
+        )
+    )
+    stored = dict(SyncUpdate.objects.filter(type="task.created", user=user).values_list("task__id", "created_at"))
+
+    def summary(times: dict[str, Any]) -> dict[str, float]:
+        samples = [(at.timestamp() - sent[task_id]) * 1000 for task_id, at in times.items() if at and task_id in sent]
+        return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
+
+    return {
+        "task row written": summary(written),
+        "outbox row published": summary(published),
+        "sync row stored": summary(stored),
     }
