@@ -5,19 +5,25 @@ A JWT in the subprotocol `bearer.<token>` (browsers cannot set headers on a WebS
 handshake even when a session exists, and so does no credential at all: the consumer behind
 this middleware only ever sees authenticated users.
 
-Scope keys set here: `user`, `auth_subprotocol` (the offered `bearer.*` subprotocol, to be
-echoed when accepting), `token_expires_at` (unix time; None for session connections).
+Scope keys set here: `user_id` (the authenticated user's primary key), `auth_subprotocol` (the
+offered `bearer.*` subprotocol, to be echoed when accepting), `token_expires_at` (unix time;
+None for session connections).
+
+Memory: this middleware stays on the stack for the whole life of the socket, and with
+thousands of idle sockets per process every object it keeps counts. So the scope passed on is
+one copy of the server's scope plus those three keys: no user instance, no claims, no cookies
+or session (the session is read by Channels' session stack run to completion on the side, not
+wrapped around the consumer, where each layer would hold a scope copy of its own).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
-from channels.middleware import BaseMiddleware
 
 from core.auth.services import user_from_claims
 from core.auth.tokens import TokenError, verify_token
@@ -25,6 +31,14 @@ from core.auth.tokens import TokenError, verify_token
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL_PREFIX = "bearer."
+
+
+class Identity(NamedTuple):
+    """What the consumer needs to know about the peer, and nothing more."""
+
+    user_id: int
+    subprotocol: str | None
+    expires_at: float | None
 
 
 def token_from_scope(scope: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -40,10 +54,54 @@ def token_from_scope(scope: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 @database_sync_to_async
-def _authenticate(token: str) -> tuple[Any, dict[str, Any]]:
+def _token_identity(token: str, subprotocol: str | None) -> Identity | None:
     # In the database thread: verification may fetch a JWKS, provisioning may write the user.
     claims = verify_token(token)
-    return user_from_claims(claims), claims
+    user = user_from_claims(claims)
+    if not user.is_active:
+        return None
+    return Identity(user.pk, subprotocol, float(claims["exp"]))
+
+
+async def _session_identity(scope: dict[str, Any]) -> Identity | None:
+    """The session's user, through Channels' cookie, session and auth middleware around an app
+    that only records whom they found (they save nothing for a WebSocket)."""
+    found: list[Any] = []
+
+    async def record(inner_scope: dict[str, Any], receive: Any, send: Any) -> None:
+        found.append(inner_scope["user"])
+
+    await AuthMiddlewareStack(record)(scope, _never_receive, _never_send)
+    user = found[0] if found else None
+    if user is None or not user.is_authenticated:
+        return None
+    return Identity(user.pk, None, None)
+
+
+async def _never_receive() -> dict[str, Any]:
+    raise RuntimeError("the session lookup does not read from the socket")
+
+
+async def _never_send(message: dict[str, Any]) -> None:
+    raise RuntimeError("the session lookup does not write to the socket")
+
+
+async def identify(scope: dict[str, Any]) -> Identity | None:
+    """The peer of this handshake, or None when it must be refused."""
+    token, subprotocol = token_from_scope(scope)
+    if token is not None:
+        try:
+            identity = await _token_identity(token, subprotocol)
+        except TokenError as exc:
+            logger.info("sync handshake refused: %s", exc)
+            return None
+        if identity is None:
+            logger.info("sync handshake refused: inactive user")
+        return identity
+    identity = await _session_identity(scope)
+    if identity is None:
+        logger.info("sync handshake refused: no credentials")
+    return identity
 
 
 async def deny(receive: Any, send: Any) -> None:
@@ -53,28 +111,23 @@ async def deny(receive: Any, send: Any) -> None:
         await send({"type": "websocket.close", "code": 1008})
 
 
-class TokenAuthMiddleware(BaseMiddleware):
+class SyncAuthMiddleware:
+    """Authenticates the handshake, then runs `inner` with the slim scope described above."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        scope = dict(scope)
-        token, subprotocol = token_from_scope(scope)
-        if token is not None:
-            try:
-                user, claims = await _authenticate(token)
-            except TokenError as exc:
-                logger.info("sync handshake refused: %s", exc)
-                return await deny(receive, send)
-            if not user.is_active:
-                return await deny(receive, send)
-            scope.update(user=user, auth_subprotocol=subprotocol, token_expires_at=float(claims["exp"]))
-        else:
-            user = scope.get("user")
-            if user is None or not user.is_authenticated:
-                logger.info("sync handshake refused: no credentials")
-                return await deny(receive, send)
-            scope.update(auth_subprotocol=None, token_expires_at=None)
-        return await super().__call__(scope, receive, send)
-
-
-def SyncAuthMiddlewareStack(inner: Any) -> Any:
-    """Session (cookies) first, then the token, which wins when present."""
-    return AuthMiddlewareStack(TokenAuthMiddleware(inner))
+        identity = await identify(scope)
+        if identity is None:
+            return await deny(receive, send)
+        return await self.inner(
+            {
+                **scope,
+                "user_id": identity.user_id,
+                "auth_subprotocol": identity.subprotocol,
+                "token_expires_at": identity.expires_at,
+            },
+            receive,
+            send,
+        )

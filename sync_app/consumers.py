@@ -2,7 +2,9 @@
 
 Lossless switch from replay to live, per connection:
 
-1. join the user's group, then send a barrier message with a fresh nonce to that group;
+1. join the user's group, then send a barrier message with a fresh nonce to that group (once
+   more if it is slow to come back: the pub/sub layer does not wait for Redis to confirm a
+   subscription, so a group send right after joining can miss us);
 2. until our own barrier comes back, updates from the group are buffered (once it is back, the
    Redis subscription is live, so anything committed after the next read reaches us);
 3. replay from the store everything after the client's cursor, in cursor order;
@@ -16,6 +18,7 @@ client sees each of its updates once, in cursor order, with no gap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -24,8 +27,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sync_app import protocol
@@ -41,25 +47,110 @@ REPLAY_PAGE = 500
 BARRIER_TIMEOUT_SECONDS = 10.0
 
 
+# The connection's deadlines, as (attribute holding the loop time or None, method to run),
+# run in this order when several are due together.
+DEADLINES = (
+    ("expires_at", "expire"),
+    ("barrier_at", "barrier_missing"),
+    ("heartbeat_at", "heartbeat_missing"),
+    ("ping_at", "ping"),
+)
+
+
 class SyncConsumer(AsyncWebsocketConsumer):
+    """One `/ws/sync/` connection.
+
+    Memory is the cost that scales here (thousands of idle sockets per process), so an idle
+    connection holds: one extra task (channel-layer messages), one timer handle for all of its
+    deadlines, and a few scalars. Buffers and the flood bucket exist only while needed.
+    """
+
+    groups = ()  # joined by hand in connect(); a tuple, so Channels allocates no list per socket
+
+    # --- the ASGI entry point ---------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """`AsyncConsumer.__call__` with one task instead of three per connection.
+
+        Channels' `await_many_dispatch` keeps a task for each of the client and the channel layer
+        plus an `asyncio.wait` per message. Here the client is read in the connection's own task
+        and the layer in one helper task; a lock keeps handlers one at a time, as there. An error
+        in a layer handler ends the connection as it would there: it is raised from here.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        self.handling = asyncio.Lock()
+        self.layer_error: BaseException | None = None
+        layer_task = asyncio.ensure_future(self.layer_messages(asyncio.current_task()))
+        try:
+            while True:
+                message = await receive()
+                async with self.handling:
+                    await self.dispatch(message)
+        except StopConsumer:
+            pass
+        except asyncio.CancelledError:
+            if isinstance(self.layer_error, StopConsumer):
+                return
+            if self.layer_error is not None:
+                raise self.layer_error from None
+            raise
+        finally:
+            self.stop_timers()  # already done on a disconnect; not when a handler failed
+            layer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await layer_task
+
+    async def layer_messages(self, connection: asyncio.Task[Any] | None) -> None:
+        try:
+            while True:
+                message = await self.channel_layer.receive(self.channel_name)
+                async with self.handling:
+                    await self.dispatch(message)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the connection's task, raised there
+            self.layer_error = exc
+            if connection is not None:
+                connection.cancel()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch also runs `close_old_connections` in a thread before every handler;
+        # ours reach the database only through `database_sync_to_async`, which does that itself
+        # around each call, so a ping or a live update costs no thread hop.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # --- connection lifecycle ---------------------------------------------------------------
+
     async def connect(self) -> None:
         self.joined = False
         self.counted = False
         self.closing = False
         self.live = False
-        self.buffer: list[dict[str, Any]] = []
+        self.buffer: list[dict[str, Any]] | None = []  # updates that arrive before the barrier
         self.last_sent = 0
-        self.barrier_seen = False
-        self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.running: set[asyncio.Task[None]] = set()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:  # the auth middleware refuses these already
+        self.bucket: TokenBucket | None = None  # made on the first client frame
+        self.dropped_in_a_row = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+        self.timer_job: asyncio.Task[None] | None = None
+        self.expires_at: float | None = None
+        self.barrier_at: float | None = None
+        self.barrier_sends = 0
+        self.heartbeat_at: float | None = None
+        self.ping_at: float | None = None
+        self.nonce = ""
+        self.heartbeat_nonce = ""
+        self.heartbeat_pending = False
+        self.user_id: int | None = self.scope.get("user_id")
+        if self.user_id is None:  # the auth middleware refuses these already
             await self.close()
             return
-        self.user_id = user.pk
-        self.group = user_group(user.pk)
-        self.bucket = TokenBucket(rate=settings.SYNC_CLIENT_RATE, capacity=settings.SYNC_CLIENT_BURST)
-        self.dropped_in_a_row = 0
 
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         OPEN_CONNECTIONS.inc()
@@ -72,24 +163,20 @@ class SyncConsumer(AsyncWebsocketConsumer):
             await self.close_with(protocol.CLOSE_BAD_REQUEST, "invalid cursor")
             return
 
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         self.joined = True
         self.nonce = uuid.uuid4().hex
-        await self.channel_layer.group_send(self.group, {"type": protocol.LAYER_BARRIER, "nonce": self.nonce})
-        self.schedule("barrier", BARRIER_TIMEOUT_SECONDS, self.barrier_missing)
-        self.schedule("ping", settings.SYNC_PING_SECONDS, self.ping)
+        await self.send_barrier()
+        self.schedule("ping_at", settings.SYNC_PING_SECONDS)
         expires_at = self.scope.get("token_expires_at")
         if expires_at is not None:
-            self.schedule("expiry", max(0.0, expires_at - time.time()), self.expire)
+            self.schedule("expires_at", max(0.0, expires_at - time.time()))
 
     async def disconnect(self, code: int) -> None:
-        for timer in self.timers.values():
-            timer.cancel()
-        for task in list(self.running):
-            task.cancel()
+        self.stop_timers()
         if self.joined:
             self.joined = False
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         if self.counted:
             self.counted = False
             OPEN_CONNECTIONS.dec()
@@ -100,18 +187,17 @@ class SyncConsumer(AsyncWebsocketConsumer):
         """Our subscription is live: replay from the store, flush the buffer, go live."""
         if self.live or message.get("nonce") != self.nonce:
             return  # another connection of the same user is starting
-        self.barrier_seen = True
-        self.timers.pop("barrier").cancel()
+        self.barrier_at = None  # its timer may still fire; it finds nothing due
         replayed = await self.replay()
         self.live = True
-        buffered, self.buffer = self.buffer, []
+        buffered, self.buffer = self.buffer or [], None
         for update in buffered:
             await self.deliver(update)
         await self.send_frame({"type": "ready", "cursor": str(self.last_sent), "replayed": replayed})
 
     async def sync_update(self, message: dict[str, Any]) -> None:
         if not self.live:
-            self.buffer.append(message)
+            self.buffer.append(message)  # a list until live
             return
         await self.deliver(message)
 
@@ -196,11 +282,14 @@ class SyncConsumer(AsyncWebsocketConsumer):
             return
         self.closing = True
         CONNECTIONS_CLOSED.labels(reason).inc()
-        await self.close(code=code, reason=reason)
+        with contextlib.suppress(OSError, RuntimeError):  # the peer is gone already (see send_frame)
+            await self.close(code=code, reason=reason)
 
     # --- client frames ----------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.bucket is None:  # most connections never send a frame
+            self.bucket = TokenBucket(rate=settings.SYNC_CLIENT_RATE, capacity=settings.SYNC_CLIENT_BURST)
         if not self.bucket.take():
             # Over the limit: the frame is dropped; a client that keeps going is cut off.
             self.dropped_in_a_row += 1
@@ -220,24 +309,65 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
     # --- timers ---------------------------------------------------------------------------------
 
-    def schedule(self, name: str, delay: float, job: Callable[[], Awaitable[None]]) -> None:
-        """Run `job` in `delay` seconds. A timer handle, not a sleeping task: with thousands of
-        idle connections per process, each sleeping coroutine would cost kilobytes."""
-        loop = asyncio.get_running_loop()
+    def stop_timers(self) -> None:
+        self.closing = True  # nothing more is sent, and no timer is armed again
+        timer, job = getattr(self, "timer", None), getattr(self, "timer_job", None)
+        if timer is not None:
+            timer.cancel()
+            self.timer = None
+        if job is not None:
+            job.cancel()
 
-        def fire() -> None:
-            self.timers.pop(name, None)
-            task = loop.create_task(job())
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
+    def schedule(self, deadline: str, delay: float) -> None:
+        """Set one of the `DEADLINES` to `delay` seconds from now."""
+        setattr(self, deadline, asyncio.get_running_loop().time() + delay)
+        self.arm()
 
-        self.timers[name] = loop.call_later(delay, fire)
+    def arm(self) -> None:
+        """Arm the connection's single timer for its earliest deadline. One timer handle per
+        connection, not one per deadline nor a sleeping task: with thousands of idle connections
+        per process, each costs memory. A deadline cleared early (set to None) leaves the timer
+        armed; it then fires, finds nothing due and re-arms."""
+        deadlines = [at for at in (getattr(self, name) for name, _ in DEADLINES) if at is not None]
+        if not deadlines or self.closing:
+            return
+        due = min(deadlines)
+        if self.timer is not None:
+            if self.timer_at <= due:
+                return
+            self.timer.cancel()
+        self.timer_at = due
+        self.timer = asyncio.get_running_loop().call_at(due, self.on_timer)
+
+    def on_timer(self) -> None:
+        self.timer = None
+        if self.timer_job is None:
+            self.timer_job = asyncio.get_running_loop().create_task(self.run_due())
+        # else the running job looks for due deadlines again before it ends
+
+    async def run_due(self) -> None:
+        """Run the deadlines that are due, one at a time, in `DEADLINES` order; then re-arm."""
+        try:
+            while job := self.take_due():
+                await job()
+        finally:
+            self.timer_job = None
+            self.arm()
+
+    def take_due(self) -> Callable[[], Awaitable[None]] | None:
+        now = asyncio.get_running_loop().time()
+        for name, method in DEADLINES:
+            at = getattr(self, name)
+            if at is not None and at <= now:
+                setattr(self, name, None)
+                return getattr(self, method)
+        return None
 
     async def ping(self) -> None:
         await self.send_frame({"type": "ping"})
         if not self.closing:
             await self.check_layer()
-            self.schedule("ping", settings.SYNC_PING_SECONDS, self.ping)
+            self.schedule("ping_at", settings.SYNC_PING_SECONDS)
 
     async def check_layer(self) -> None:
         """Send ourselves a heartbeat through the channel layer with every ping.
@@ -246,9 +376,10 @@ class SyncConsumer(AsyncWebsocketConsumer):
         stay open and silent. If the heartbeat does not come back, close with 1011 so the client
         resumes with its cursor; nothing is lost, every update is in the store.
         """
-        if "heartbeat" in self.timers:
+        if self.heartbeat_pending:
             return  # the previous heartbeat is still on its way
         self.heartbeat_nonce = uuid.uuid4().hex
+        self.heartbeat_pending = True
         try:
             await self.channel_layer.send(
                 self.channel_name, {"type": protocol.LAYER_HEARTBEAT, "nonce": self.heartbeat_nonce}
@@ -257,14 +388,17 @@ class SyncConsumer(AsyncWebsocketConsumer):
             logger.warning("sync layer heartbeat could not be sent for user %s; closing", self.user_id)
             await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")
             return
-        self.schedule("heartbeat", BARRIER_TIMEOUT_SECONDS, self.heartbeat_missing)
+        # The wait starts once it is sent (a busy layer can be slow to take it). The heartbeat
+        # may already be back: it can be handled before `send` returns.
+        if self.heartbeat_pending:
+            self.schedule("heartbeat_at", BARRIER_TIMEOUT_SECONDS)
 
     async def sync_heartbeat(self, message: dict[str, Any]) -> None:
-        if message.get("nonce") == getattr(self, "heartbeat_nonce", None) and "heartbeat" in self.timers:
-            self.timers.pop("heartbeat").cancel()
+        if self.heartbeat_pending and message.get("nonce") == self.heartbeat_nonce:
+            self.heartbeat_pending = False
+            self.heartbeat_at = None
 
     async def heartbeat_missing(self) -> None:
-        self.timers.pop("heartbeat", None)
         logger.error("sync layer heartbeat for user %s not received; closing", self.user_id)
         await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")
 
@@ -272,8 +406,20 @@ class SyncConsumer(AsyncWebsocketConsumer):
         await self.send_frame(protocol.error_frame("token_expired", "The access token has expired."))
         await self.close_with(protocol.CLOSE_TOKEN_EXPIRED, "token expired")
 
+    async def send_barrier(self) -> None:
+        """Send our barrier. If it has not come back after half of BARRIER_TIMEOUT_SECONDS, it is
+        sent once more: lost when sent before the subscription was live, it then arrives; only
+        slow, a second one costs a loaded layer little (more would feed the overload)."""
+        self.barrier_sends += 1
+        self.schedule("barrier_at", BARRIER_TIMEOUT_SECONDS / 2)
+        await self.channel_layer.group_send(
+            user_group(self.user_id), {"type": protocol.LAYER_BARRIER, "nonce": self.nonce}
+        )
+
     async def barrier_missing(self) -> None:
+        if self.barrier_sends == 1:
+            await self.send_barrier()
+            return
         # Our own group message never came back: the channel layer is not delivering.
-        if not self.barrier_seen:
-            logger.error("sync barrier for user %s not received; closing", self.user_id)
-            await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")
+        logger.error("sync barrier for user %s not received; closing", self.user_id)
+        await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")

@@ -9,6 +9,9 @@ from collections.abc import Callable
 class TokenBucket:
     """`capacity` tokens, refilled at `rate` per second; each frame takes one."""
 
+    # One per connection that has sent a frame: slots keep it at a fifth of a dict-backed object.
+    __slots__ = ("_clock", "_tokens", "_updated", "capacity", "rate")
+
     def __init__(self, *, rate: float, capacity: int, clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0 or capacity < 1:
             raise ValueError("rate must be positive and capacity at least 1")

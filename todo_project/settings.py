@@ -215,8 +215,9 @@ CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="todo")
 CHANNEL_LAYERS = {
     "default": {
         # The pub/sub layer fans a group message out through Redis PUBLISH: one round trip per
-        # group send however many processes hold members (DESIGN.md section 8).
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # group send however many processes hold members (DESIGN.md section 8). Ours is
+        # channels_redis' with a per-socket inbox a tenth the size of its asyncio.Queue.
+        "BACKEND": "sync_app.layers.SyncPubSubChannelLayer",
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "max_connections": 90}],
             "prefix": CHANNEL_LAYER_PREFIX,

@@ -1,0 +1,154 @@
+"""The sync consumer's lean machinery: one helper task and one timer per connection, and what
+rides on them (pings, heartbeats, barrier resends, token expiry) still happening."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+
+from sync_app import consumers, protocol
+from sync_app.groups import user_group
+from sync_app.tests.helpers import communicator, receive_until, run, token_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_idle_connection_runs_one_task_besides_its_own(user):
+    """Channels' dispatch loop would run two (one per message source) plus an `asyncio.wait`."""
+
+    async def scenario():
+        warm = communicator(f"token={token_for(user)}")  # starts the layer's own reader task
+        assert (await warm.connect())[0]
+        await receive_until(warm, "ready")
+        before = len(asyncio.all_tasks())
+        comms = [communicator(f"token={token_for(user)}") for _ in range(3)]
+        try:
+            for comm in comms:
+                assert (await comm.connect())[0]
+                await receive_until(comm, "ready")
+            await asyncio.sleep(0.05)
+            # Each connection: the application's task (the server's) and the layer reader.
+            assert len(asyncio.all_tasks()) - before == 2 * len(comms)
+        finally:
+            for comm in [*comms, warm]:
+                await comm.disconnect()
+
+    run(scenario)
+
+
+def test_pings_continue_until_the_token_expires_then_it_closes(user, settings):
+    settings.SYNC_PING_SECONDS = 0.3
+    token = token_for(user, ttl_seconds=2)
+
+    async def scenario():
+        comm = communicator(f"token={token}")
+        assert (await comm.connect())[0]
+        try:
+            frames = await receive_until(comm, "error", timeout=5)
+            assert frames[0]["type"] == "ready"
+            assert [frame["type"] for frame in frames[1:-1]].count("ping") >= 2
+            assert frames[-1]["code"] == "token_expired"
+            closed = await comm.receive_output(timeout=5)
+            assert closed == {"type": "websocket.close", "code": 4401, "reason": "token expired"}
+        finally:
+            await comm.disconnect()
+
+    run(scenario)
+
+
+def test_a_barrier_sent_before_the_subscription_was_live_is_sent_again(user, monkeypatch):
+    """The pub/sub layer does not wait for Redis to confirm a subscription; a group send right
+    after joining can be lost. The consumer resends its barrier rather than give up."""
+    monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 0.4)
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+    dropped = []
+
+    async def lose_the_first_barrier(group, message):
+        if message["type"] == protocol.LAYER_BARRIER and not dropped:
+            dropped.append(message)
+            return
+        await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", lose_the_first_barrier, raising=False)
+
+    async def scenario():
+        comm = communicator(f"token={token_for(user)}")
+        assert (await comm.connect())[0]
+        try:
+            assert (await receive_until(comm, "ready", timeout=3))[-1]["type"] == "ready"
+            assert len(dropped) == 1
+        finally:
+            await comm.disconnect()
+
+    run(scenario)
+
+
+def test_a_barrier_that_never_comes_back_closes_after_the_timeout(user, monkeypatch):
+    monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 0.6)
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+    sent = []
+
+    async def lose_barriers(group, message):
+        if message["type"] == protocol.LAYER_BARRIER:
+            sent.append(message)
+            return
+        await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", lose_barriers, raising=False)
+
+    async def scenario():
+        comm = communicator(f"token={token_for(user)}")
+        assert (await comm.connect())[0]
+        try:
+            closed = await comm.receive_output(timeout=3)
+            assert closed == {"type": "websocket.close", "code": 1011, "reason": "sync unavailable"}
+            assert len(sent) == 2  # sent, resent once (at 0.3 s), then given up (at 0.6 s)
+        finally:
+            await comm.disconnect()
+
+    run(scenario)
+
+
+def test_an_error_in_a_channel_layer_handler_ends_the_connection(user):
+    """As under Channels' own dispatch loop: the error is raised from the application."""
+
+    async def scenario():
+        comm = communicator(f"token={token_for(user)}")
+        assert (await comm.connect())[0]
+        await receive_until(comm, "ready")
+        await get_channel_layer().group_send(user_group(user.pk), {"type": protocol.LAYER_UPDATE})  # no cursor
+        with pytest.raises(KeyError):
+            await comm.receive_output(timeout=3)
+
+    run(scenario)
+
+
+def test_a_heartbeat_back_before_its_send_returned_counts(user, settings, monkeypatch):
+    """The layer can hand the heartbeat back to us before `send` returns (a busy process); that
+    must not be taken for a lost subscription."""
+    settings.SYNC_PING_SECONDS = 0.2
+    monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 0.5)
+    layer = get_channel_layer()
+    real_send = layer.send
+
+    async def slow_to_return(channel, message):
+        await real_send(channel, message)
+        await asyncio.sleep(0.3)  # the heartbeat comes back meanwhile
+
+    monkeypatch.setattr(layer, "send", slow_to_return, raising=False)
+
+    async def scenario():
+        comm = communicator(f"token={token_for(user)}")
+        assert (await comm.connect())[0]
+        try:
+            await receive_until(comm, "ready")
+            for _ in range(5):  # 1 s and more: several heartbeat timeouts' worth
+                assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
+        finally:
+            await comm.disconnect()
+
+    run(scenario)
