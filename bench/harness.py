@@ -138,8 +138,10 @@ class Harness:
             CELERY_TASK_DEFAULT_QUEUE=self.queue,
             CHANNEL_LAYER_PREFIX=f"bench-{self.run_id}",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-            # As deployed: the relay loop runs, so writes wake it by NOTIFY only.
+            # As deployed: the relay loop runs, so writes wake it by NOTIFY only; no DEBUG (its
+            # cursor wrapper times and keeps every statement).
             KAFKA_OUTBOX_CELERY_WAKEUP="false",
+            DEBUG="false",
             PYTHONUNBUFFERED="1",
         )
         import django
