@@ -3,6 +3,12 @@
 The channels-redis pub/sub layer keeps its Redis connections per event loop. `async_to_sync`
 from a plain thread would build a new loop, and so a new connection, for every update; one
 long-lived loop in a daemon thread keeps a single connection for the whole process instead.
+
+On the pub/sub layer a batch goes out as one pipeline of PUBLISHes per Redis shard: the layer
+serializes its sends (one lock per shard), so one `group_send` per update costs a round trip
+each, one after another, however many are started together. A user's group always maps to the
+same shard, and a pipeline runs in order on one connection, so each user's updates still reach
+the group in cursor order. Other layers get one `group_send` per update.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from sync_app.groups import user_group
 from sync_app.metrics import BROADCASTS
@@ -41,13 +48,60 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 
 
 def broadcast_updates(updates: Sequence[SyncUpdate]) -> None:
-    """Send each of `updates` to its user's group: one user's updates one after another, in the
-    given (cursor) order, different users' concurrently. Never raises: the updates are
-    already stored, so a client that misses a send gets it from the store (gap fill on its next
-    update, or resume)."""
+    """Send each of `updates` to its user's group, each user's in the given (cursor) order. Never
+    raises: the updates are already stored, so a client that misses a send gets it from the
+    store (gap fill on its next update, or resume)."""
     layer = get_channel_layer()
     if layer is None or not updates:
         return
+    if isinstance(layer, RedisPubSubChannelLayer):
+        send_all = _publish_pipelined(layer, updates)
+    else:
+        send_all = _group_send_chains(layer, updates)
+    future = asyncio.run_coroutine_threadsafe(send_all, _background_loop())
+    try:
+        sent, failed = future.result(timeout=SEND_TIMEOUT_SECONDS + len(updates) * 0.01)
+    except Exception:
+        future.cancel()
+        BROADCASTS.labels("failed").inc(len(updates))
+        logger.exception("%d sync updates not sent to the channel layer", len(updates))
+        return
+    BROADCASTS.labels("sent").inc(sent)
+    if failed:
+        BROADCASTS.labels("failed").inc(failed)
+
+
+async def _publish_pipelined(layer: RedisPubSubChannelLayer, updates: Sequence[SyncUpdate]) -> tuple[int, int]:
+    """Publish every update to its user's group channel: one pipeline per shard, in the given
+    order. Returns (sent, failed). Uses the layer's own channel naming, shard choice,
+    serializer, connection and lock (channels_redis 4.3 internals, pinned in requirements;
+    `sync_app/tests/test_broadcast.py` checks that group members receive them, in order)."""
+    loop_layer = layer._get_layer()
+    by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+    for update in updates:
+        channel = loop_layer._get_group_channel_name(user_group(update.user_id))
+        shard = loop_layer._get_shard(channel)
+        by_shard.setdefault(shard, []).append((channel, layer.serialize(_message(update))))
+    sent = failed = 0
+    for shard, messages in by_shard.items():
+        try:
+            async with shard._lock:
+                shard._ensure_redis()
+                pipeline = shard._redis.pipeline(transaction=False)
+                for channel, data in messages:
+                    pipeline.publish(channel, data)
+                await pipeline.execute()
+        except Exception:
+            logger.exception("%d sync updates not sent to the channel layer", len(messages))
+            failed += len(messages)
+            continue
+        sent += len(messages)
+    return sent, failed
+
+
+async def _group_send_chains(layer: Any, updates: Sequence[SyncUpdate]) -> tuple[int, int]:
+    """One `group_send` per update: one user's updates one after another, in the given order,
+    different users' concurrently. Returns (sent, failed)."""
     chains: dict[int, list[SyncUpdate]] = {}
     for update in updates:
         chains.setdefault(update.user_id, []).append(update)
@@ -63,21 +117,8 @@ def broadcast_updates(updates: Sequence[SyncUpdate]) -> None:
             sent += 1
         return sent, 0
 
-    async def send_all() -> list[tuple[int, int]]:
-        return await asyncio.gather(*(send_chain(chain) for chain in chains.values()))
-
-    future = asyncio.run_coroutine_threadsafe(send_all(), _background_loop())
-    try:
-        outcomes = future.result(timeout=SEND_TIMEOUT_SECONDS + len(chains) * 0.01)
-    except Exception:
-        future.cancel()
-        BROADCASTS.labels("failed").inc(len(updates))
-        logger.exception("%d sync updates not sent to the channel layer", len(updates))
-        return
-    BROADCASTS.labels("sent").inc(sum(sent for sent, _ in outcomes))
-    failed = sum(failed for _, failed in outcomes)
-    if failed:
-        BROADCASTS.labels("failed").inc(failed)
+    outcomes = await asyncio.gather(*(send_chain(chain) for chain in chains.values()))
+    return sum(sent for sent, _ in outcomes), sum(failed for _, failed in outcomes)
 
 
 def _message(update: SyncUpdate) -> dict[str, Any]:
