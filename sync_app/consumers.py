@@ -34,6 +34,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from core import gc_tuning
 from sync_app import protocol
 from sync_app.groups import user_group
 from sync_app.metrics import CONNECTIONS_CLOSED, FRAMES_SENT, OPEN_CONNECTIONS, REPLAYED_UPDATES
@@ -153,6 +154,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
             return
 
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
+        gc_tuning.ensure_running()  # this process holds sockets: keep full collections short
         OPEN_CONNECTIONS.inc()
         self.counted = True
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))

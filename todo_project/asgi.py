@@ -10,6 +10,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from core.gc_tuning import freeze_startup_objects  # noqa: E402
 from sync_app.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+# What importing the app created lives as long as the process: out of the collector's reach.
+freeze_startup_objects()
