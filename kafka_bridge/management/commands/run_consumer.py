@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.gc_tuning import freeze_startup_objects
 from kafka_bridge import metrics
 from kafka_bridge.registry import CONSUMERS
 from kafka_bridge.runner import ConsumerRunner
@@ -27,4 +28,5 @@ class Command(BaseCommand):
         if definition is None:
             raise CommandError(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
         metrics.serve(metrics_port)
+        freeze_startup_objects()  # a long-running loop: keep full collections short
         ConsumerRunner(definition, stop=stop_event_on_signals()).run()
