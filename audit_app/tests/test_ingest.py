@@ -99,3 +99,16 @@ def test_an_invalid_event_keeps_what_its_value_still_says_but_not_its_claimed_id
     assert (row.event_type, row.user_id, row.correlation_id, row.task_id) == ("task.exploded", "9", "req-7", task_id)
     assert row.event_id == record_id(record) != uuid.UUID(document["id"])
     assert row.error == "unknown event type"
+
+
+def test_a_valid_event_is_stored_as_its_own_text_without_parsing_it_again(monkeypatch) -> None:
+    event = make_event()
+    record = make_record(event, value=event.to_json().replace(b'{"', b'{ "', 1))  # its own spacing
+
+    def parse_again(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the runner parsed this value already")
+
+    monkeypatch.setattr("audit_app.ingest.json.loads", parse_again)
+    row = record_to_row(record)
+
+    assert row.envelope == record.value.decode()
