@@ -58,3 +58,25 @@ def test_a_consumer_stopped_during_the_rebalance_another_ones_exit_started_leave
         timeout=30,
         message="the next member of the group being assigned partitions",
     )
+
+
+def test_a_consumer_stopped_before_it_hears_of_the_rebalance_another_ones_exit_started_leaves_the_group_usable(
+    processes: ManagedProcesses, kafka_topics: None
+) -> None:
+    """Two replicas stopped together (a rolling restart, a test's teardown): the second leaves
+    within a heartbeat of the first, before the broker's "rebalance in progress" reaches it."""
+    env = fresh_group_env()
+    first = processes.manage("first", "run_consumer", "bridge-test", env=env)
+    second = processes.manage("second", "run_consumer", "bridge-test", env=env)
+    for member in (first, second):
+        wait_until(lambda m=member: "partitions assigned" in Path(m.log_path).read_text(), timeout=30)
+    processes.kill(first, signal.SIGTERM)
+    processes.kill(second, signal.SIGTERM)  # at once: it still holds its partitions
+    assert (first.returncode, second.returncode) == (0, 0)
+
+    third = processes.manage("third", "run_consumer", "bridge-test", env=env)
+    wait_until(
+        lambda: "partitions assigned" in Path(third.log_path).read_text(),
+        timeout=30,
+        message="the next member of the group being assigned partitions",
+    )
