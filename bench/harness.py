@@ -276,8 +276,16 @@ class Harness:
         return child, port
 
     def server_pids(self, child: Child) -> list[int]:
-        """The processes that hold connections: the workers under uvicorn's supervisor, or itself."""
-        return child_pids(child.pid) or [child.pid]
+        """The processes that hold connections: the workers under uvicorn's supervisor (not
+        multiprocessing's resource tracker, its other child), or itself."""
+
+        def is_worker(pid: int) -> bool:
+            try:
+                return b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                return False
+
+        return [pid for pid in child_pids(child.pid) if is_worker(pid)] or [child.pid]
 
     def stop(self, child: Child, timeout: float = 10.0) -> None:
         if child.process.poll() is None:
