@@ -22,6 +22,23 @@ def fresh_group_env() -> dict[str, str]:
     )
 
 
+def assigned(process) -> bool:
+    return "partitions assigned" in Path(process.log_path).read_text()
+
+
+def two_assigned_members(processes: ManagedProcesses, env: dict[str, str]) -> tuple:
+    first = processes.manage("first", "run_consumer", "bridge-test", env=env)
+    second = processes.manage("second", "run_consumer", "bridge-test", env=env)
+    for member in (first, second):
+        wait_until(lambda m=member: assigned(m), timeout=30)
+    return first, second
+
+
+def assert_the_next_member_is_assigned(processes: ManagedProcesses, env: dict[str, str]) -> None:
+    third = processes.manage("third", "run_consumer", "bridge-test", env=env)
+    wait_until(lambda: assigned(third), timeout=30, message="the next member of the group being assigned partitions")
+
+
 def test_a_consumer_stopped_during_its_first_join_leaves_the_group_usable(
     processes: ManagedProcesses, kafka_topics: None
 ) -> None:
@@ -31,33 +48,20 @@ def test_a_consumer_stopped_during_its_first_join_leaves_the_group_usable(
     processes.kill(first, signal.SIGTERM)  # well before the join (half the session timeout) completes
     assert first.returncode == 0
 
-    second = processes.manage("second", "run_consumer", "bridge-test", env=env)
-    wait_until(
-        lambda: "partitions assigned" in Path(second.log_path).read_text(),
-        timeout=30,
-        message="the next member of the group being assigned partitions",
-    )
+    assert_the_next_member_is_assigned(processes, env)
 
 
 def test_a_consumer_stopped_during_the_rebalance_another_ones_exit_started_leaves_the_group_usable(
     processes: ManagedProcesses, kafka_topics: None
 ) -> None:
     env = fresh_group_env()
-    first = processes.manage("first", "run_consumer", "bridge-test", env=env)
-    second = processes.manage("second", "run_consumer", "bridge-test", env=env)
-    for member in (first, second):
-        wait_until(lambda m=member: "partitions assigned" in Path(m.log_path).read_text(), timeout=30)
+    first, second = two_assigned_members(processes, env)
     processes.kill(first, signal.SIGTERM)  # its leaving makes the group rebalance: second rejoins
     wait_until(lambda: "partitions revoked" in Path(second.log_path).read_text(), timeout=30)
     processes.kill(second, signal.SIGTERM)  # ... and is stopped while that rejoin is pending
     assert (first.returncode, second.returncode) == (0, 0)
 
-    third = processes.manage("third", "run_consumer", "bridge-test", env=env)
-    wait_until(
-        lambda: "partitions assigned" in Path(third.log_path).read_text(),
-        timeout=30,
-        message="the next member of the group being assigned partitions",
-    )
+    assert_the_next_member_is_assigned(processes, env)
 
 
 def test_a_consumer_stopped_before_it_hears_of_the_rebalance_another_ones_exit_started_leaves_the_group_usable(
@@ -66,17 +70,9 @@ def test_a_consumer_stopped_before_it_hears_of_the_rebalance_another_ones_exit_s
     """Two replicas stopped together (a rolling restart, a test's teardown): the second leaves
     within a heartbeat of the first, before the broker's "rebalance in progress" reaches it."""
     env = fresh_group_env()
-    first = processes.manage("first", "run_consumer", "bridge-test", env=env)
-    second = processes.manage("second", "run_consumer", "bridge-test", env=env)
-    for member in (first, second):
-        wait_until(lambda m=member: "partitions assigned" in Path(m.log_path).read_text(), timeout=30)
+    first, second = two_assigned_members(processes, env)
     processes.kill(first, signal.SIGTERM)
     processes.kill(second, signal.SIGTERM)  # at once: it still holds its partitions
     assert (first.returncode, second.returncode) == (0, 0)
 
-    third = processes.manage("third", "run_consumer", "bridge-test", env=env)
-    wait_until(
-        lambda: "partitions assigned" in Path(third.log_path).read_text(),
-        timeout=30,
-        message="the next member of the group being assigned partitions",
-    )
+    assert_the_next_member_is_assigned(processes, env)
