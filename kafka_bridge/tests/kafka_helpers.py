@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafka_bridge.config import client_config
+from kafka_bridge.envelope import CloudEvent
 
 
 def create_topics(*names: str, partitions: int = 3) -> None:
@@ -109,3 +110,10 @@ def reminder_representation(task_id: str, **overrides: Any) -> dict[str, Any]:
     }
     reminder.update(overrides)
     return reminder
+
+
+def task_event(task: dict[str, Any], *, event_type: str = "task.updated", user_id: str = "1") -> CloudEvent:
+    """The event the task services' receivers record for `task` (DESIGN.md section 3)."""
+    return CloudEvent(
+        type=event_type, source="/tasks", subject=task["id"], userid=user_id, data={"task": task, "changes": {}}
+    )

@@ -19,12 +19,11 @@ import pytest
 from django.db import connection, connections, transaction
 
 from kafka_bridge import relay
-from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.lag import group_lag
 from kafka_bridge.models import OutboxEvent, ProcessedEvent
 from kafka_bridge.receivers import outbox_rows
 from kafka_bridge.tests import handlers
-from kafka_bridge.tests.kafka_helpers import end_offsets, headers_of, read_from, task_representation
+from kafka_bridge.tests.kafka_helpers import end_offsets, headers_of, read_from, task_event, task_representation
 from kafka_bridge.topics import Topic
 from tasks_app.signals import task_updated
 from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
@@ -125,16 +124,7 @@ def _write_updates(tasks: list[dict], errors: list[BaseException]) -> None:
     try:
         for version in range(1, UPDATES + 1):
             for offset in range(0, len(tasks), 50):
-                events = [
-                    CloudEvent(
-                        type="task.updated",
-                        source="/tasks",
-                        subject=task["id"],
-                        userid="1",
-                        data={"task": {**task, "version": version}, "changes": {}},
-                    )
-                    for task in tasks[offset : offset + 50]
-                ]
+                events = [task_event({**task, "version": version}) for task in tasks[offset : offset + 50]]
                 with transaction.atomic():
                     OutboxEvent.objects.bulk_create(
                         row for event in events for row in outbox_rows(event, tuple(TASK_TOPICS))

@@ -27,6 +27,7 @@ from kafka_bridge.tests.kafka_helpers import (
     headers_of,
     produce,
     read_from,
+    task_event,
     task_representation,
 )
 from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
@@ -67,10 +68,7 @@ def bridge_consumer(django_db_setup: None, django_db_blocker) -> Iterator[Bridge
 
 
 def make_event(title: str = "Buy milk", event_type: str = "task.updated") -> CloudEvent:
-    task = task_representation(title=title)
-    return CloudEvent(
-        type=event_type, source="/tasks", subject=task["id"], userid="1", data={"task": task, "changes": {}}
-    )
+    return task_event(task_representation(title=title), event_type=event_type)
 
 
 def send(event: CloudEvent, *, key: str | None = None) -> None:

@@ -25,7 +25,7 @@ from audit_app.models import AuditLog
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.models import OutboxEvent
 from kafka_bridge.receivers import TASK_TOPICS, record_event
-from kafka_bridge.tests.kafka_helpers import task_representation
+from kafka_bridge.tests.kafka_helpers import task_event, task_representation
 from tasks_app.models import Task
 from tasks_app.services import task_complete, task_create
 from tests.faults.support import kafka_lag, log_text
@@ -101,16 +101,7 @@ def test_audit_and_recurrence_consumers_killed_repeatedly_store_each_event_once_
         for n in range(RECURRING)
     ]
     filler_count = EVENTS - 3 * RECURRING  # each recurring task: created, completed, its successor created
-    filler = [
-        CloudEvent(
-            type="task.updated",
-            source="/tasks",
-            subject=task["id"],
-            userid=str(user.pk),
-            data={"task": task, "changes": {}},
-        )
-        for task in (task_representation(title=f"update {n}") for n in range(filler_count))
-    ]
+    filler = [task_event(task_representation(title=f"update {n}"), user_id=str(user.pk)) for n in range(filler_count)]
     processes.manage("relay", "relay_outbox", "--loop")
 
     stop = threading.Event()

@@ -19,7 +19,7 @@ from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.models import OutboxEvent, ProcessedEvent
 from kafka_bridge.receivers import TASK_TOPICS, record_event
 from kafka_bridge.tests import handlers
-from kafka_bridge.tests.kafka_helpers import headers_of, read_from, task_representation
+from kafka_bridge.tests.kafka_helpers import headers_of, read_from, task_event, task_representation
 from tests.faults.support import kafka_lag, wait_for_log
 from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
 
@@ -51,16 +51,7 @@ def _published() -> int:
 def test_relay_sigkilled_repeatedly_publishes_every_event_and_none_is_applied_twice(
     private_broker, processes: ManagedProcesses, figures
 ) -> None:
-    events = [
-        CloudEvent(
-            type="task.updated",
-            source="/tasks",
-            subject=task["id"],
-            userid="1",
-            data={"task": task, "changes": {}},
-        )
-        for task in (task_representation(title=f"relay kill {n}") for n in range(EVENTS))
-    ]
+    events = [task_event(task_representation(title=f"relay kill {n}")) for n in range(EVENTS)]
     errors: list[BaseException] = []
     writer = threading.Thread(target=_write, args=(events, errors))
     writer.start()
