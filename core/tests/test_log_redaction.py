@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from core.logging import redact
-from kafka_bridge.embedded import free_port
 from tests.fixtures import ManagedProcesses, wait_until
+from tests.observability.stack import Stack
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
 
@@ -30,29 +28,12 @@ def test_redact_removes_tokens_from_urls(url: str, expected: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_uvicorn_access_log_of_the_web_role_carries_no_token(processes: ManagedProcesses) -> None:
-    port = free_port()
-    web = processes.start(
-        "web",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "todo_project.asgi:application",
-            "--port",
-            str(port),
-            "--log-config",
-            "docker/uvicorn-logging.json",
-        ],
-    )
+    stack = Stack(processes)
+    stack.start_web()  # as the image's web start script runs it, its log configuration included
+    stack.wait_ready()
 
-    def request() -> bool:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz?token={SECRET}", timeout=2).close()
-        except OSError:
-            return False
-        return True
+    urllib.request.urlopen(f"{stack.base}/healthz?token={SECRET}", timeout=5).close()  # noqa: S310 - our http URL
 
-    wait_until(request, timeout=30, message="web answering")
-    log = Path(web.log_path)
+    log = stack.logs["web"]
     wait_until(lambda: "/healthz?token=[redacted]" in log.read_text(), timeout=10, message="the access log line")
     assert SECRET not in log.read_text()
