@@ -58,21 +58,28 @@ def test_pings_continue_until_the_token_expires_then_it_closes(user, settings):
     run(scenario)
 
 
+def lose_barriers(monkeypatch, at_most: int | None = None) -> list[dict]:
+    """Make the channel layer lose barrier messages (all, or the first `at_most`); returns the
+    list of those lost."""
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+    lost: list[dict] = []
+
+    async def group_send(group, message):
+        if message["type"] == protocol.LAYER_BARRIER and (at_most is None or len(lost) < at_most):
+            lost.append(message)
+            return
+        await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send, raising=False)
+    return lost
+
+
 def test_a_barrier_sent_before_the_subscription_was_live_is_sent_again(user, monkeypatch):
     """The pub/sub layer does not wait for Redis to confirm a subscription; a group send right
     after joining can be lost. The consumer resends its barrier rather than give up."""
     monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 0.4)
-    layer = get_channel_layer()
-    real_group_send = layer.group_send
-    dropped = []
-
-    async def lose_the_first_barrier(group, message):
-        if message["type"] == protocol.LAYER_BARRIER and not dropped:
-            dropped.append(message)
-            return
-        await real_group_send(group, message)
-
-    monkeypatch.setattr(layer, "group_send", lose_the_first_barrier, raising=False)
+    dropped = lose_barriers(monkeypatch, at_most=1)
 
     async def scenario():
         comm = communicator(f"token={token_for(user)}")
@@ -88,17 +95,7 @@ def test_a_barrier_sent_before_the_subscription_was_live_is_sent_again(user, mon
 
 def test_a_barrier_that_never_comes_back_closes_after_the_timeout(user, monkeypatch):
     monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 0.6)
-    layer = get_channel_layer()
-    real_group_send = layer.group_send
-    sent = []
-
-    async def lose_barriers(group, message):
-        if message["type"] == protocol.LAYER_BARRIER:
-            sent.append(message)
-            return
-        await real_group_send(group, message)
-
-    monkeypatch.setattr(layer, "group_send", lose_barriers, raising=False)
+    sent = lose_barriers(monkeypatch)
 
     async def scenario():
         comm = communicator(f"token={token_for(user)}")
