@@ -418,6 +418,6 @@ class ConsumerRunner:
                 metrics.RECORDS_DEAD_LETTERED.labels(self.group, topic).inc()
                 return True
             logger.error("DLQ produce failed; retrying", extra=self._log(error=str(result[0] if result else "timeout")))
-            close_producer(timeout=0)  # a stuck idempotent producer (see relay.publish_batch): a fresh one
+            close_producer(timeout=0)  # a stuck idempotent producer (see relay._Pipeline.finish): a fresh one
             if self.stop.wait(self._backoff(attempt)):
                 return False
