@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,10 +29,47 @@ def tansu_binary() -> Path:
     return binary
 
 
+# Ports handed out by this process: not handed out twice, whoever has bound them meanwhile.
+_HANDED_OUT: set[int] = set()
+# Below the kernel's ephemeral range and above the well-known services (PostgreSQL 5432,
+# RabbitMQ 5672/15672, Redis 6379, Kafka 9092).
+_LISTEN_PORTS_FLOOR = 16000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a child process to listen on.
+
+    Chosen below the kernel's ephemeral range where there is room: a port from `bind(0)` is one
+    the kernel may hand the next outgoing connection too, before the child binds it, and the
+    child then dies of "address already in use" (seen under CI load). Ports below the range
+    are never picked for outgoing connections."""
+    floor = _ephemeral_floor()
+    if floor - _LISTEN_PORTS_FLOOR >= 1000:
+        for _ in range(100):
+            port = random.randrange(_LISTEN_PORTS_FLOOR, floor)
+            if port not in _HANDED_OUT and _bindable(port):
+                _HANDED_OUT.add(port)
+                return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
