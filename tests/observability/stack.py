@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kafka_bridge.embedded import free_port
-from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
+from tests.fixtures import ManagedProcesses, subprocess_env
+
+
+def log_tail(path: str, lines: int = 30) -> str:
+    return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
 
 
 class Stack:
@@ -22,7 +30,8 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.web_port}"
         self.metrics_ports: dict[str, int] = {}
         self.logs: dict[str, Path] = {}
-        self._readiness: list[tuple[str, Any]] = []
+        # (what is awaited, its check, the process it waits for)
+        self._readiness: list[tuple[str, Callable[[], bool], Any]] = []
 
     def _env(self, role: str, **extra: str) -> dict[str, str]:
         port = self.metrics_ports[role] = free_port()
@@ -57,27 +66,33 @@ class Stack:
             env={**self.env, "OTEL_SERVICE_NAME": "todo-web"},
         )
         self.logs["web"] = Path(process.log_path)
-        self._readiness.append(("uvicorn up", self._healthy))
+        self._readiness.append(("uvicorn up", self._healthy, process))
 
     def start_relay(self, **env: str) -> None:
         process = self.processes.manage("relay", "relay_outbox", "--loop", env=self._env("relay", **env))
         self.logs["relay"] = log = Path(process.log_path)
-        self._readiness.append(("relay leads", lambda: "outbox relay is the leader" in log.read_text()))
+        self._readiness.append(("relay leads", lambda: "outbox relay is the leader" in log.read_text(), process))
 
     def start_consumer(self, name: str) -> None:
         process = self.processes.manage(f"consumer-{name}", "run_consumer", name, env=self._env(f"consumer-{name}"))
         self.logs[f"consumer-{name}"] = log = Path(process.log_path)
-        self._readiness.append((f"{name} consumer assigned", lambda: "partitions assigned" in log.read_text()))
+        self._readiness.append((f"{name} consumer assigned", lambda: "partitions assigned" in log.read_text(), process))
 
     def start_worker(self) -> None:
         process = self.processes.celery_worker(env=self._env("worker"))
         self.logs["worker"] = log = Path(process.log_path)
-        self._readiness.append(("celery worker ready", lambda: " ready." in log.read_text()))
+        self._readiness.append(("celery worker ready", lambda: " ready." in log.read_text(), process))
 
     def wait_ready(self, timeout: float = 45.0) -> None:
-        """Wait until every started process is up (they start in parallel)."""
-        for message, ready in self._readiness:
-            wait_until(ready, timeout=timeout, message=message)
+        """Wait until every started process is up (they start in parallel). A process that exits
+        or is not up in time fails the test with the end of its log (CI keeps no log files)."""
+        deadline = time.monotonic() + timeout
+        for message, ready, process in self._readiness:
+            while not ready():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    state = f"it exited ({process.returncode})" if process.poll() is not None else f"{timeout} s passed"
+                    pytest.fail(f"waiting for {message}: {state}; the end of its log:\n{log_tail(process.log_path)}")
+                time.sleep(0.1)
 
     def _healthy(self) -> bool:
         try:
