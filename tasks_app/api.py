@@ -87,7 +87,10 @@ class TaskListCreateApi(TaskApiView):
         queryset = selectors.task_list(user=request.user, filters=request.query_params)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response([task_representation(task) for task in page])
+        tags, reminders = selectors.task_relations(page)
+        return paginator.get_paginated_response(
+            [task_representation(task, tags=tags[task.pk], reminders=reminders[task.pk]) for task in page]
+        )
 
     @extend_schema(
         tags=["tasks"],

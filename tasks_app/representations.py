@@ -8,6 +8,7 @@ timestamps in UTC.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,13 +42,8 @@ def _describe(rule: str) -> str:
         return rule
 
 
-def _reminders(task: Task) -> list[Reminder]:
-    # Uses prefetched reminders when the selector prefetched them (lists), a query otherwise.
-    return sorted(task.reminders.all(), key=lambda r: (r.remind_at, str(r.id)))
-
-
-def _tags(task: Task) -> list[str]:
-    return sorted(tag.name for tag in task.tags.all())
+def _sorted_reminders(reminders: Iterable[Reminder]) -> list[Reminder]:
+    return sorted(reminders, key=lambda r: (r.remind_at, str(r.id)))
 
 
 def reminder_representation(reminder: Reminder, *, zone: ZoneInfo | None = None) -> dict[str, Any]:
@@ -66,16 +62,25 @@ def reminder_representation(reminder: Reminder, *, zone: ZoneInfo | None = None)
     }
 
 
-def task_representation(task: Task) -> dict[str, Any]:
-    """The task as the API shows it, JSON-ready (strings, numbers, lists, None only)."""
+def task_representation(
+    task: Task, *, tags: Iterable[str] | None = None, reminders: Iterable[Reminder] | None = None
+) -> dict[str, Any]:
+    """The task as the API shows it, JSON-ready (strings, numbers, lists, None only).
+
+    Its tag names and reminders are read from the task (its prefetch caches if filled, a query
+    otherwise) unless given (`selectors.task_relations`, for a page of tasks)."""
     zone = _zone(task.timezone)
+    if tags is None:
+        tags = (tag.name for tag in task.tags.all())
+    if reminders is None:
+        reminders = task.reminders.all()
     return {
         "id": str(task.id),
         "title": task.title,
         "description": task.description,
         "status": task.status,
         "priority": task.priority,
-        "tags": _tags(task),
+        "tags": sorted(tags),
         "due_at": isoformat(task.due_at, zone),
         "timezone": task.timezone,
         "recurrence_rule": task.recurrence_rule,
@@ -90,7 +95,7 @@ def task_representation(task: Task) -> dict[str, Any]:
                 "offset_minutes": reminder.offset_minutes,
                 "status": reminder.status,
             }
-            for reminder in _reminders(task)
+            for reminder in _sorted_reminders(reminders)
         ],
         "created_at": isoformat(task.created_at),
         "updated_at": isoformat(task.updated_at),

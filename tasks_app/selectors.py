@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,7 +16,7 @@ from django.db.models.functions import Lower
 from django.http import Http404
 
 from tasks_app.filters import TaskFilter, split_list
-from tasks_app.models import SEARCH_CONFIG, Tag, Task, TaskStatus
+from tasks_app.models import SEARCH_CONFIG, Reminder, Tag, Task, TaskStatus
 
 MAX_SEARCH_WORDS = 16
 _WORD = re.compile(r"[^\W_]+")
@@ -52,7 +53,22 @@ def search_queries(text: str) -> tuple[SearchQuery, SearchQuery] | None:
 
 
 def _base(user: AbstractBaseUser) -> QuerySet[Task]:
-    return Task.objects.filter(owner=user).defer("search_vector").prefetch_related("tags", "reminders")
+    return Task.objects.filter(owner=user).defer("search_vector")
+
+
+def task_relations(tasks: Sequence[Task]) -> tuple[dict[uuid.UUID, list[str]], dict[uuid.UUID, list[Reminder]]]:
+    """(tag names, reminders) of each of `tasks` by task id, in two queries for all of them.
+
+    For a page of a list: `prefetch_related` builds a related manager and a queryset for every
+    task and relation, a third of a 50-task page's time (bench scenario 4)."""
+    ids = [task.pk for task in tasks]
+    tags: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for task_id, name in Task.tags.through.objects.filter(task_id__in=ids).values_list("task_id", "tag__name"):
+        tags[task_id].append(name)
+    reminders: dict[uuid.UUID, list[Reminder]] = defaultdict(list)
+    for reminder in Reminder.objects.filter(task_id__in=ids):
+        reminders[reminder.task_id].append(reminder)
+    return tags, reminders
 
 
 def task_list(*, user: AbstractBaseUser, filters: Mapping[str, Any]) -> QuerySet[Task]:
@@ -92,7 +108,7 @@ def _messages(filterset: TaskFilter) -> dict[str, list[str]]:
 def task_get(*, user: AbstractBaseUser, task_id: uuid.UUID | str) -> Task:
     """The user's task `task_id`; `Http404` if it does not exist or belongs to someone else."""
     try:
-        return _base(user).get(pk=task_id)
+        return _base(user).prefetch_related("tags", "reminders").get(pk=task_id)
     except (Task.DoesNotExist, ValidationError, ValueError) as exc:
         raise Http404("No such task.") from exc
 

@@ -200,3 +200,24 @@ def test_list_reads_a_constant_number_of_queries(api_client, user, django_assert
         )
     with django_assert_max_num_queries(8):
         assert api_client.get(URL).status_code == 200
+
+
+def test_a_listed_task_shows_its_own_tags_and_reminders_as_its_detail_does(api_client, user, other_user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task_create(owner=other_user, title="not mine", tags=["a"], due_at=due, reminders=[{"offset_minutes": 1}])
+    task_create(owner=user, title="bare")
+    task_create(owner=user, title="tagged", tags=["zeta", "alpha"])
+    task_create(
+        owner=user,
+        title="reminded",
+        tags=["alpha"],
+        due_at=due,
+        reminders=[{"offset_minutes": 30}, {"remind_at": datetime(2029, 12, 31, 9, tzinfo=UTC)}, {"offset_minutes": 5}],
+    )
+    listed = api_client.get(URL).json()["results"]
+    by_title = {item["title"]: item for item in listed}
+    assert set(by_title) == {"bare", "tagged", "reminded"}
+    assert by_title["tagged"]["tags"] == ["alpha", "zeta"]
+    assert [reminder["offset_minutes"] for reminder in by_title["reminded"]["reminders"]] == [None, 30, 5]
+    for item in listed:
+        assert item == api_client.get(f"{URL}{item['id']}/").json()
