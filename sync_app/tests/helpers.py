@@ -10,7 +10,8 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from unittest import mock
 from urllib.parse import urlparse
@@ -113,6 +114,19 @@ def communicator(
     return WebsocketCommunicator(
         websocket_application, path, headers=[ORIGIN] if headers is None else headers, subprotocols=subprotocols or []
     )
+
+
+@asynccontextmanager
+async def connected(
+    query: str = "", *, headers: list[tuple[bytes, bytes]] | None = None, subprotocols: list[str] | None = None
+) -> AsyncIterator[WebsocketCommunicator]:
+    """A socket the consumer accepted (the test fails otherwise), disconnected when done."""
+    comm = communicator(query, headers=headers, subprotocols=subprotocols)
+    assert (await comm.connect())[0]
+    try:
+        yield comm
+    finally:
+        await comm.disconnect()
 
 
 async def receive_until(comm: WebsocketCommunicator, frame_type: str, timeout: float = 5) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from sync_app.metrics import FRAMES_SENT, OPEN_CONNECTIONS
 from sync_app.protocol import layer_update_message
 from sync_app.selectors import sync_position
 from sync_app.services import sync_updates_prune
-from sync_app.tests.helpers import communicator, receive_until, run, store_updates, token_for, unsigned_token
+from sync_app.tests.helpers import communicator, connected, receive_until, run, store_updates, token_for, unsigned_token
 
 pytestmark = pytest.mark.django_db
 
@@ -97,15 +97,11 @@ def test_a_token_that_expires_while_connected_closes_with_4401(user):
     token = token_for(user, ttl_seconds=1)
 
     async def scenario():
-        comm = communicator(f"token={token}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token}") as comm:
             frames = await receive_until(comm, "error", timeout=5)
             assert frames[-1]["code"] == "token_expired"
             closed = await comm.receive_output(timeout=5)
             assert closed == {"type": "websocket.close", "code": 4401, "reason": "token expired"}
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -115,9 +111,7 @@ def test_a_token_that_expires_while_connected_closes_with_4401(user):
 
 def test_client_frames_are_validated(user):
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             await comm.send_json_to({"type": "ping"})
             assert await comm.receive_json_from() == {"type": "pong"}
@@ -133,8 +127,6 @@ def test_client_frames_are_validated(user):
             await comm.send_to(text_data='{"type": "ping", "pad": "' + "x" * 5000 + '"}')
             assert (await comm.receive_json_from())["code"] == "frame_too_large"
             assert await comm.receive_nothing(timeout=0.2)
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -144,9 +136,7 @@ def test_a_flooding_client_is_told_then_cut_off(user, settings):
     settings.SYNC_CLIENT_RATE = 0.1
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             for _ in range(3):
                 await comm.send_json_to({"type": "ping"})
@@ -160,8 +150,6 @@ def test_a_flooding_client_is_told_then_cut_off(user, settings):
             closed = await comm.receive_output(timeout=2)
             assert closed["type"] == "websocket.close"
             assert closed["code"] == 4429
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -170,14 +158,10 @@ def test_the_server_pings_idle_connections(user, settings):
     settings.SYNC_PING_SECONDS = 0.2
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
             assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -192,12 +176,8 @@ def test_resuming_replays_exactly_the_missed_updates_in_order(user, other_user):
     store_updates(other_user, 2)
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}&cursor={seen[-1].cursor}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}&cursor={seen[-1].cursor}") as comm:
             return await receive_until(comm, "ready")
-        finally:
-            await comm.disconnect()
 
     frames = run(scenario)
     assert [frame["cursor"] for frame in frames[:-1]] == [str(update.cursor) for update in missed]
@@ -216,12 +196,8 @@ def test_a_cursor_outside_the_window_gets_resync_required(user, which):
     cursor = old[0].cursor if which == "pruned" else kept[0].cursor + 1000
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}&cursor={cursor}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}&cursor={cursor}") as comm:
             return await receive_until(comm, "ready")
-        finally:
-            await comm.disconnect()
 
     frames = run(scenario)
     position = str(sync_position(user_id=user.pk))
@@ -233,14 +209,10 @@ def test_a_cursor_outside_the_window_gets_resync_required(user, which):
 
 def test_a_malformed_cursor_is_an_error_and_closes(user):
     async def scenario():
-        comm = communicator(f"token={token_for(user)}&cursor=abc")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}&cursor=abc") as comm:
             assert (await comm.receive_json_from())["code"] == "invalid_cursor"
             closed = await comm.receive_output()
             assert closed["code"] == 4400
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -264,9 +236,7 @@ async def database_store(user, count):
 
 def test_a_live_update_after_a_missed_one_fills_the_gap_from_the_store(user):
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             first, second = await database_store(user, 2)
             layer = get_channel_layer()
@@ -276,8 +246,6 @@ def test_a_live_update_after_a_missed_one_fills_the_gap_from_the_store(user):
             await layer.group_send(user_group(user.pk), message_for(first))  # late: already sent
             await layer.group_send(user_group(user.pk), message_for(second))  # a duplicate
             assert await comm.receive_nothing(timeout=0.3)
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -287,17 +255,13 @@ def test_an_update_both_replayed_and_received_live_is_sent_once(user):
     missed = store_updates(user, 1)[0]
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}&cursor={seen[0].cursor}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}&cursor={seen[0].cursor}") as comm:
             # Arrives while the connection is joining, replaying or live: in every case once.
             await get_channel_layer().group_send(user_group(user.pk), message_for(missed))
             frames = await receive_until(comm, "ready")
             assert [frame.get("cursor") for frame in frames] == [str(missed.cursor), str(missed.cursor)]
             assert frames[0]["type"] == "task.updated"
             assert await comm.receive_nothing(timeout=0.3)
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -322,15 +286,11 @@ def test_disconnecting_leaves_no_group_subscription(user):
 
 def test_another_users_updates_never_arrive(user, other_user):
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             (update,) = await database_store(other_user, 1)
             await get_channel_layer().group_send(user_group(other_user.pk), message_for(update))
             assert await comm.receive_nothing(timeout=0.3)
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -341,16 +301,12 @@ def test_open_connections_and_frames_sent_are_measured(user):
 
     async def scenario():
         open_before, ready_before, pongs_before = OPEN_CONNECTIONS._value.get(), frames("ready"), frames("pong")
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             await comm.send_json_to({"type": "ping"})
             await receive_until(comm, "pong")
             assert OPEN_CONNECTIONS._value.get() == open_before + 1
             assert (frames("ready"), frames("pong")) == (ready_before + 1, pongs_before + 1)
-        finally:
-            await comm.disconnect()
         assert OPEN_CONNECTIONS._value.get() == open_before
 
     run(scenario)
@@ -364,9 +320,7 @@ def test_a_connection_whose_layer_subscription_is_lost_is_closed_so_the_client_r
     monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 1.0)
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             assert await comm.receive_json_from(timeout=2) == {"type": "ping"}  # heartbeats come back
             assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
@@ -379,7 +333,5 @@ def test_a_connection_whose_layer_subscription_is_lost_is_closed_so_the_client_r
                 if outputs[-1]["type"] == "websocket.close":
                     break
             assert outputs[-1] == {"type": "websocket.close", "code": 1011, "reason": "sync unavailable"}
-        finally:
-            await comm.disconnect()
 
     run(scenario)

@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 
 from sync_app import consumers, protocol
 from sync_app.groups import user_group
-from sync_app.tests.helpers import communicator, receive_until, run, token_for
+from sync_app.tests.helpers import communicator, connected, receive_until, run, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -43,17 +43,13 @@ def test_pings_continue_until_the_token_expires_then_it_closes(user, settings):
     token = token_for(user, ttl_seconds=2)
 
     async def scenario():
-        comm = communicator(f"token={token}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token}") as comm:
             frames = await receive_until(comm, "error", timeout=5)
             assert frames[0]["type"] == "ready"
             assert [frame["type"] for frame in frames[1:-1]].count("ping") >= 2
             assert frames[-1]["code"] == "token_expired"
             closed = await comm.receive_output(timeout=5)
             assert closed == {"type": "websocket.close", "code": 4401, "reason": "token expired"}
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -82,13 +78,9 @@ def test_a_barrier_sent_before_the_subscription_was_live_is_sent_again(user, mon
     dropped = lose_barriers(monkeypatch, at_most=1)
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             assert (await receive_until(comm, "ready", timeout=3))[-1]["type"] == "ready"
             assert len(dropped) == 1
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -98,14 +90,10 @@ def test_a_barrier_that_never_comes_back_closes_after_the_timeout(user, monkeypa
     sent = lose_barriers(monkeypatch)
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             closed = await comm.receive_output(timeout=3)
             assert closed == {"type": "websocket.close", "code": 1011, "reason": "sync unavailable"}
             assert len(sent) == 2  # sent, resent once (at 0.3 s), then given up (at 0.6 s)
-        finally:
-            await comm.disconnect()
 
     run(scenario)
 
@@ -139,13 +127,9 @@ def test_a_heartbeat_back_before_its_send_returned_counts(user, settings, monkey
     monkeypatch.setattr(layer, "send", slow_to_return, raising=False)
 
     async def scenario():
-        comm = communicator(f"token={token_for(user)}")
-        assert (await comm.connect())[0]
-        try:
+        async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             for _ in range(5):  # 1 s and more: several heartbeat timeouts' worth
                 assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
-        finally:
-            await comm.disconnect()
 
     run(scenario)
