@@ -12,13 +12,12 @@ notifications. The `TypedDict`s describe the shapes for handler authors and type
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NoReturn, NotRequired, TypedDict
 
-from kafka_bridge.envelope import CloudEvent, InvalidEvent
+from kafka_bridge.envelope import CloudEvent, InvalidEvent, is_uuid
 
 # --- Shapes (for readers and type checkers) -------------------------------------------------
 
@@ -80,106 +79,143 @@ class ReminderOutcomeData(TypedDict):
 
 
 # --- Checks ---------------------------------------------------------------------------------
+#
+# A check takes a value and returns nothing, or raises `_Invalid`. The failing field's path is
+# assembled only on a failure, as the exception passes up through the objects and lists that
+# hold it: a valid event (nearly every one) builds no path strings (the audit consumer decodes
+# every record of every topic; bench/README.md, audit profile).
 
-Check = Callable[[Any, str], None]
+Check = Callable[[Any], None]
 
 
-def _fail(path: str, message: str) -> None:
-    raise InvalidEvent(f"data{'.' + path if path else ''}: {message}")
+class _Invalid(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parts: list[str] = []  # innermost first: ".key" or "[index]"
+
+    def to_invalid_event(self) -> InvalidEvent:
+        return InvalidEvent(f"data{''.join(reversed(self.parts))}: {self.message}")
+
+
+def _fail(message: str) -> NoReturn:
+    raise _Invalid(message)
 
 
 def _type(expected: type | tuple[type, ...], name: str, *, nullable: bool = False) -> Check:
-    def check(value: Any, path: str) -> None:
+    # bool is an int in Python; a count or version must not be true/false.
+    rejects_bool = bool not in (expected if isinstance(expected, tuple) else (expected,))
+    message = f"must be {name}{' or null' if nullable else ''}"
+
+    def check(value: Any) -> None:
         if value is None and nullable:
             return
-        # bool is an int in Python; a count or version must not be true/false.
-        if isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,)):
-            _fail(path, f"must be {name}")
+        if rejects_bool and isinstance(value, bool):
+            _fail(f"must be {name}")
         if not isinstance(value, expected):
-            _fail(path, f"must be {name}{' or null' if nullable else ''}")
+            _fail(message)
 
     return check
 
 
 def _uuid(*, nullable: bool = False) -> Check:
-    def check(value: Any, path: str) -> None:
+    message = f"must be a UUID string{' or null' if nullable else ''}"
+
+    def check(value: Any) -> None:
         if value is None and nullable:
             return
-        try:
-            uuid.UUID(value)
-        except (TypeError, ValueError, AttributeError):
-            _fail(path, f"must be a UUID string{' or null' if nullable else ''}")
+        if not is_uuid(value):
+            _fail(message)
 
     return check
 
 
 def _timestamp(*, nullable: bool = False) -> Check:
-    def check(value: Any, path: str) -> None:
+    def check(value: Any) -> None:
         if value is None and nullable:
             return
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except (TypeError, ValueError, AttributeError):
-            _fail(path, "must be an ISO 8601 timestamp")
-            return
+            _fail("must be an ISO 8601 timestamp")
         if moment.tzinfo is None:
-            _fail(path, "must carry a UTC offset")
+            _fail("must carry a UTC offset")
 
     return check
 
 
 def _choice(*choices: str, nullable: bool = False) -> Check:
-    def check(value: Any, path: str) -> None:
+    message = f"must be one of {sorted(choices)}"
+
+    def check(value: Any) -> None:
         if value is None and nullable:
             return
         if value not in choices:
-            _fail(path, f"must be one of {sorted(choices)}")
+            _fail(message)
 
     return check
 
 
 def _list_of(item: Check) -> Check:
-    def check(value: Any, path: str) -> None:
+    def check(value: Any) -> None:
         if not isinstance(value, list):
-            _fail(path, "must be a list")
+            _fail("must be a list")
         for index, element in enumerate(value):
-            item(element, f"{path}[{index}]")
+            try:
+                item(element)
+            except _Invalid as error:
+                error.parts.append(f"[{index}]")
+                raise
 
     return check
 
 
 def _dict_of(item: Check) -> Check:
-    def check(value: Any, path: str) -> None:
+    def check(value: Any) -> None:
         if not isinstance(value, dict):
-            _fail(path, "must be an object")
+            _fail("must be an object")
         for key, element in value.items():
-            item(element, f"{path}.{key}")
+            try:
+                item(element)
+            except _Invalid as error:
+                error.parts.append(f".{key}")
+                raise
 
     return check
 
 
-@dataclass(frozen=True)
+def _anything(value: Any) -> None:
+    return None
+
+
 class ObjectSchema:
     """A JSON object: `required` keys, `optional` keys, and whether other keys are allowed."""
 
-    required: Mapping[str, Check]
-    optional: Mapping[str, Check] | None = None
-    open: bool = False
+    def __init__(
+        self, required: Mapping[str, Check], optional: Mapping[str, Check] | None = None, *, open: bool = False
+    ) -> None:
+        self.required = dict(required)
+        self.optional = dict(optional or {})
+        self.open = open
+        self._required_keys = frozenset(self.required)
+        self._known_keys = self._required_keys | frozenset(self.optional)
+        self._checks = (*self.required.items(), *self.optional.items())
 
-    def __call__(self, value: Any, path: str) -> None:
+    def __call__(self, value: Any) -> None:
         if not isinstance(value, dict):
-            _fail(path, "must be an object")
-        optional = self.optional or {}
-        missing = [key for key in self.required if key not in value]
-        if missing:
-            _fail(path, f"missing keys {missing}")
-        if not self.open:
-            unknown = sorted(set(value) - set(self.required) - set(optional))
-            if unknown:
-                _fail(path, f"unknown keys {unknown}")
-        for key, check in (*self.required.items(), *optional.items()):
-            if key in value:
-                check(value[key], f"{path}.{key}" if path else key)
+            _fail("must be an object")
+        keys = value.keys()
+        if not keys >= self._required_keys:
+            _fail(f"missing keys {[key for key in self.required if key not in value]}")
+        if not self.open and not keys <= self._known_keys:
+            _fail(f"unknown keys {sorted(keys - self._known_keys)}")
+        for key, check in self._checks:
+            if key in value:  # always true of a required key (checked above)
+                try:
+                    check(value[key])
+                except _Invalid as error:
+                    error.parts.append(f".{key}")
+                    raise
 
 
 _str = _type(str, "a string")
@@ -209,7 +245,7 @@ TASK = ObjectSchema(
     open=True,
 )
 
-CHANGES = _dict_of(ObjectSchema(required={"old": lambda value, path: None, "new": lambda value, path: None}))
+CHANGES = _dict_of(ObjectSchema(required={"old": _anything, "new": _anything}))
 
 REMINDER = ObjectSchema(
     required={
@@ -274,16 +310,17 @@ def validate_data(event_type: str, data: Any) -> None:
     schema = SCHEMAS.get(event_type)
     if schema is None:
         raise InvalidEvent(f"unknown event type {event_type!r}")
-    schema.data(data, "")
+    try:
+        schema.data(data)
+    except _Invalid as error:
+        raise error.to_invalid_event() from None
 
 
 def validate_event(event: CloudEvent) -> CloudEvent:
     """Check an envelope-valid event against its type's schema; returns it for chaining."""
     validate_data(event.type, event.data)
-    try:
-        uuid.UUID(event.subject)
-    except ValueError as exc:
-        raise InvalidEvent("envelope field 'subject' must be the task id (a UUID)") from exc
+    if not is_uuid(event.subject):
+        raise InvalidEvent("envelope field 'subject' must be the task id (a UUID)")
     return event
 
 

@@ -105,3 +105,31 @@ def test_decode_event_checks_envelope_then_data() -> None:
         decode_event(json.dumps(event.to_dict() | {"subject": "task-1"}))
     with pytest.raises(InvalidEvent, match="not JSON"):
         decode_event(b"\xff")
+
+
+def test_a_failure_inside_a_list_names_the_element() -> None:
+    data = valid_data("task.updated")
+    data["task"]["reminders"] = [{"id": str(uuid.uuid4())}, {"id": "reminder-2"}]
+    with pytest.raises(InvalidEvent, match=r"^data\.task\.reminders\[1\]\.id: must be a UUID string$"):
+        validate_data("task.updated", data)
+    data = valid_data("task.updated")
+    data["task"]["tags"] = ["work", 7]
+    with pytest.raises(InvalidEvent, match=r"^data\.task\.tags\[1\]: must be a string$"):
+        validate_data("task.updated", data)
+
+
+def test_a_top_level_failure_names_data_alone() -> None:
+    with pytest.raises(InvalidEvent, match=r"^data: must be an object$"):
+        validate_data("task.updated", ["not", "an", "object"])
+
+
+@pytest.mark.parametrize(
+    "form", [str.upper, lambda text: f"{{{text}}}", lambda text: f"urn:uuid:{text}", lambda text: text.replace("-", "")]
+)
+def test_ids_are_accepted_in_every_form_uuid_accepts(form) -> None:
+    data = valid_data("task.updated")
+    data["task"]["id"] = form(data["task"]["id"])
+    validate_data("task.updated", data)
+    event = CloudEvent(type="task.updated", source="/tasks", subject=form(str(uuid.uuid4())), userid="1", data=data)
+    document = event.to_dict() | {"id": form(event.id)}
+    assert decode_event(json.dumps(document)).id == document["id"]
