@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 SPECVERSION = "1.0"
 DATACONTENTTYPE = "application/json"
 ENVELOPE_FIELDS = frozenset(
@@ -111,7 +113,9 @@ class CloudEvent:
         if value is None:
             raise InvalidEvent("the record has no value")
         try:
-            document = json.loads(value)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            # Strict RFC 8259: UTF-8 only, no NaN or Infinity, no lone surrogates (jsonb refuses
+            # those too).
+            document = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
             raise InvalidEvent(f"the record value is not JSON: {exc}") from exc
         return cls.from_dict(document)

@@ -133,3 +133,10 @@ def test_ids_are_accepted_in_every_form_uuid_accepts(form) -> None:
     event = CloudEvent(type="task.updated", source="/tasks", subject=form(str(uuid.uuid4())), userid="1", data=data)
     document = event.to_dict() | {"id": form(event.id)}
     assert decode_event(json.dumps(document)).id == document["id"]
+
+
+@pytest.mark.parametrize("value", [b'{"specversion": NaN}', b"\xef\xbb\xbf{}", b'{"a": "\\ud800"}'])
+def test_values_that_are_not_strict_json_are_rejected(value: bytes) -> None:
+    # NaN and a lone surrogate are what PostgreSQL's jsonb refuses too; a BOM is not RFC 8259 JSON.
+    with pytest.raises(InvalidEvent, match="not JSON"):
+        decode_event(value)
