@@ -25,6 +25,19 @@ def test_same_event_delivered_twice_is_stored_once() -> None:
     assert AuditLog.objects.filter(event_id=event.id).count() == 1
 
 
+def test_a_redelivered_batch_adds_only_its_new_events() -> None:
+    stored = [make_event() for _ in range(3)]
+    fresh = [make_event() for _ in range(2)]
+    audit_records_store(records=[make_record(event) for event in stored])
+
+    # After a crash the batch comes again, with records that were not in it the first time.
+    added = audit_records_store(records=[make_record(event) for event in [*stored, *fresh]])
+
+    assert added == 2
+    assert AuditLog.objects.count() == 5
+    assert AuditLog.objects.filter(event_id__in=[event.id for event in fresh]).count() == 2
+
+
 def test_same_event_on_two_topics_keeps_one_row_per_topic() -> None:
     event = make_event()
     audit_records_store(records=[make_record(event, topic="task-events"), make_record(event, topic="task-updates")])
