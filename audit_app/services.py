@@ -41,6 +41,27 @@ _INSERT = f"""
 """  # noqa: S608 - only our constants are formatted in
 
 
+class _MappedOnUse(Sequence[AuditRow]):
+    """A batch's rows, each mapped from its record when first read, and kept. The first COPY
+    reads them as it streams, so mapping (and decoding: the runner's `DecodedOnUse`) runs while
+    PostgreSQL stores the rows sent before; a fallback reads them again."""
+
+    def __init__(self, records: Sequence[ConsumedRecord], now: datetime) -> None:
+        self._records = records
+        self._now = now
+        self._rows: list[AuditRow] = []
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index: int) -> AuditRow:  # type: ignore[override] - no slices needed
+        if index < 0:
+            index += len(self._records)
+        while len(self._rows) <= index < len(self._records):
+            self._rows.append(record_to_row(self._records[len(self._rows)], now=self._now))
+        return self._rows[index]
+
+
 def _copy(cursor: CursorWrapper, statement: str, rows: Sequence[AuditRow]) -> None:
     # A raw psycopg call: its errors are mapped as the ORM maps them.
     with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
@@ -75,8 +96,7 @@ def audit_records_store(*, records: Sequence[ConsumedRecord]) -> int:
     """
     if not records:
         return 0
-    now = datetime.now(UTC)
-    rows = [record_to_row(record, now=now) for record in records]
+    rows = _MappedOnUse(records, datetime.now(UTC))
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             return _insert(cursor, rows)

@@ -14,7 +14,7 @@ record of a poll batch at once (the audit consumer stores them with one statemen
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +98,7 @@ if os.environ.get("KAFKA_BRIDGE_TEST_CONSUMERS") == "1":
     register_test_consumers()
 
 EventHandler = Callable[[Any], None]
-BatchHandler = Callable[[list[Any]], None]
+BatchHandler = Callable[[Sequence[Any]], None]
 
 _event_handlers: dict[tuple[str, str], list[EventHandler]] = {}
 _batch_handlers: dict[str, BatchHandler] = {}
@@ -120,7 +120,8 @@ def event_handler(consumer: str, *event_types: str) -> Callable[[EventHandler], 
 
 
 def batch_handler(consumer: str) -> Callable[[BatchHandler], BatchHandler]:
-    """Register `fn(records: list[ConsumedRecord])` as the consumer's batch handler."""
+    """Register `fn(records: Sequence[ConsumedRecord])` as the consumer's batch handler (the runner
+    decodes each record when the handler first reads it: `runner.DecodedOnUse`)."""
     if consumer not in CONSUMERS:
         raise KeyError(f"unknown consumer {consumer!r}")
 
