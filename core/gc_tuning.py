@@ -10,8 +10,16 @@ cycles need the collector. So:
   and model registries) lives as long as the process: moved out of the collector's reach once.
 - `FreezeLongLived`: in a socket-holding process, every few seconds the objects that survived so
   far are frozen too (`gc.freeze()` is O(1)). Cyclic garbage frozen with them is not lost for
-  good: once the frozen set has grown by a quarter since the last full collection (the same
-  rule CPython uses for its own full collections), it is unfrozen and collected once.
+  good: once the frozen set holds a quarter more than its live sockets explain (sockets that
+  closed, or other objects that piled up), it is unfrozen and collected once.
+
+Why the sockets count: a full collection of a worker holding 5,000 sockets (a million objects)
+stalls every socket for 2.4 s on our machine. The first rule here collected whenever the frozen
+set grew by a quarter, which is also what a worker filling up with new, live sockets does: seven
+collections of 0.45-2.4 s while 5,000 sockets connected, and a worker whose collection outlasted
+uvicorn's 5 s health check was killed with its sockets (bench scenario 5). Counting the frozen
+set walks it too (O(n), tenths of a second at that size), so it is counted every CHECK_EVERY
+freezes only.
 """
 
 from __future__ import annotations
@@ -19,15 +27,26 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 FREEZE_EVERY_SECONDS = 5.0
-# Collect the frozen objects again once they grew by this fraction (and by at least MIN_GROWTH).
+# Count the frozen set (and decide whether to collect it) every this many freezes.
+CHECK_EVERY = 6
+# Collect the frozen objects once those unexplained by the live sockets reach this fraction of
+# the explained ones (and at least MIN_GROWTH).
 GROWTH_BEFORE_COLLECTING = 0.25
 MIN_GROWTH = 50_000
+# Frozen objects per open socket until a collection with enough sockets open measures it (150-200
+# per idle sync socket, bench scenario 5).
+OBJECTS_PER_SOCKET = 200
+MIN_SOCKETS_TO_MEASURE = 100
+
+_open_sockets = 0
 
 
 def freeze_startup_objects() -> None:
@@ -35,22 +54,40 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-class FreezeLongLived:
-    """One per process; `step()` every FREEZE_EVERY_SECONDS (see `ensure_running`)."""
+def open_sockets() -> int:
+    return _open_sockets
 
-    def __init__(self, collector: ModuleType | Any = gc) -> None:
+
+class FreezeLongLived:
+    """One per process; `step()` every FREEZE_EVERY_SECONDS (see `socket_opened`)."""
+
+    def __init__(self, collector: ModuleType | Any = gc, sockets: Callable[[], int] = open_sockets) -> None:
         self.gc = collector
-        self.after_last_collection = collector.get_freeze_count()
+        self.sockets = sockets
+        self.startup = collector.get_freeze_count()
+        self.per_socket: float = OBJECTS_PER_SOCKET
+        self._collected(self.startup, sockets())
+        self.steps = 0
+
+    def _collected(self, frozen: int, sockets: int) -> None:
+        self.after_last_collection = frozen
+        self.sockets_then = sockets
+        if sockets >= MIN_SOCKETS_TO_MEASURE:
+            self.per_socket = max(1.0, (frozen - self.startup) / sockets)
 
     def step(self) -> bool:
         """Freeze what survived so far; returns True when it ran a full collection first."""
-        grown = self.gc.get_freeze_count() - self.after_last_collection
-        if grown > max(MIN_GROWTH, GROWTH_BEFORE_COLLECTING * self.after_last_collection):
-            self.gc.unfreeze()
-            self.gc.collect()
-            self.gc.freeze()
-            self.after_last_collection = self.gc.get_freeze_count()
-            return True
+        self.steps += 1
+        if self.steps % CHECK_EVERY == 0:
+            sockets = self.sockets()
+            explained = max(self.startup, self.after_last_collection + self.per_socket * (sockets - self.sockets_then))
+            unexplained = self.gc.get_freeze_count() - explained
+            if unexplained > max(MIN_GROWTH, GROWTH_BEFORE_COLLECTING * explained):
+                self.gc.unfreeze()
+                self.gc.collect()
+                self.gc.freeze()
+                self._collected(self.gc.get_freeze_count(), sockets)
+                return True
         self.gc.freeze()
         return False
 
@@ -58,17 +95,28 @@ class FreezeLongLived:
 _running: asyncio.Task[None] | None = None
 
 
-def ensure_running() -> None:
-    """Start the freezing loop in this process's event loop, once (called by each new socket)."""
-    global _running
+def socket_opened() -> None:
+    """Count a socket this process now holds, and start the freezing loop in its event loop
+    (once per loop)."""
+    global _running, _open_sockets
+    _open_sockets += 1
     loop = asyncio.get_running_loop()
     if _running is not None and _running.get_loop() is loop and not _running.done():
         return
     _running = loop.create_task(_loop(FreezeLongLived()), name="gc-freeze")
 
 
+def socket_closed() -> None:
+    global _open_sockets
+    _open_sockets -= 1
+
+
 async def _loop(freezer: FreezeLongLived) -> None:
     while True:
         await asyncio.sleep(FREEZE_EVERY_SECONDS)
+        started = time.perf_counter()
         if freezer.step():
-            logger.info("collected the frozen objects", extra={"frozen": freezer.after_last_collection})
+            logger.info(
+                "collected the frozen objects",
+                extra={"frozen": freezer.after_last_collection, "seconds": round(time.perf_counter() - started, 3)},
+            )

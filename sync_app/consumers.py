@@ -154,7 +154,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
             return
 
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
-        gc_tuning.ensure_running()  # this process holds sockets: keep full collections short
+        gc_tuning.socket_opened()  # this process holds sockets: keep full collections short
         OPEN_CONNECTIONS.inc()
         self.counted = True
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -182,6 +182,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if self.counted:
             self.counted = False
             OPEN_CONNECTIONS.dec()
+            gc_tuning.socket_closed()
 
     # --- channel-layer messages -----------------------------------------------------------
 
