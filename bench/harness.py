@@ -248,12 +248,13 @@ class Harness:
         """The web server as docker/entrypoint/web runs it (no per-message deflate, a database
         pool of 10 per process unless `env` says otherwise), on a free port."""
         from kafka_bridge.embedded import free_port
+        from todo_project.uvicorn_args import WEBSOCKET_ARGS
 
         env = {"DATABASE_POOL_MAX_SIZE": WEB_DATABASE_POOL_MAX_SIZE, **env}
 
         port = free_port()
         argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-        argv += ["--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off"]
+        argv += [*WEBSOCKET_ARGS, "--lifespan", "off"]
         argv += ["--no-server-header", "--no-access-log", "--timeout-graceful-shutdown", "3"]
         argv += ["--backlog", "4096"]
         if workers > 1:

@@ -40,7 +40,9 @@ async def _hold(ws: ClientConnection, user_id: int, stats: Stats, ready: asyncio
             stats.frames += 1
             frame = json.loads(message)
             kind = frame.get("type", "")
-            if kind == "ready" and ready is not None:
+            if kind == "ping":
+                await ws.send('{"type": "pong"}')  # as the protocol asks (sync_app/protocol.py)
+            elif kind == "ready" and ready is not None:
                 ready.set()
             elif kind.startswith("task."):
                 _, owner, sent_ns = frame["task"]["title"].split("|")

@@ -23,6 +23,7 @@ def procfile_lines() -> list[str]:
     from django.conf import settings
 
     from kafka_bridge.registry import CONSUMERS
+    from todo_project.uvicorn_args import WEBSOCKET_ARGS
 
     python = sys.executable
     lines = []
@@ -32,8 +33,8 @@ def procfile_lines() -> list[str]:
     lines += [
         # The web role pools database connections (see docker/entrypoint/web); the caller's value wins.
         f"web: env DATABASE_POOL_MAX_SIZE=${{DATABASE_POOL_MAX_SIZE:-10}} {python} -m uvicorn "
-        f"todo_project.asgi:application --host 0.0.0.0 --port {settings.PORT} --proxy-headers --ws websockets "
-        "--ws-per-message-deflate false --log-config docker/uvicorn-logging.json",
+        f"todo_project.asgi:application --host 0.0.0.0 --port {settings.PORT} --proxy-headers "
+        f"{' '.join(WEBSOCKET_ARGS)} --log-config docker/uvicorn-logging.json",
         f"worker: {python} -m celery -A todo_project worker -l INFO --concurrency 2",
         f"beat: {python} -m celery -A todo_project beat -l INFO",
         f"relay: {python} manage.py relay_outbox --loop",

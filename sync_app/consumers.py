@@ -54,6 +54,7 @@ DEADLINES = (
     ("expires_at", "expire"),
     ("barrier_at", "barrier_missing"),
     ("heartbeat_at", "heartbeat_missing"),
+    ("pong_at", "pong_missing"),
     ("ping_at", "ping"),
 )
 
@@ -145,6 +146,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.barrier_sends = 0
         self.heartbeat_at: float | None = None
         self.ping_at: float | None = None
+        self.pong_at: float | None = None  # set by a ping, cleared by any client frame
         self.nonce = ""
         self.heartbeat_nonce = ""
         self.heartbeat_pending = False
@@ -291,6 +293,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
     # --- client frames ----------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.pong_at = None  # any frame shows the client is there (its timer finds nothing due)
         if self.bucket is None:  # most connections never send a frame
             self.bucket = TokenBucket(rate=settings.SYNC_CLIENT_RATE, capacity=settings.SYNC_CLIENT_BURST)
         if not self.bucket.take():
@@ -368,6 +371,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
     async def ping(self) -> None:
         await self.send_frame({"type": "ping"})
+        if self.pong_at is None:
+            self.schedule("pong_at", settings.SYNC_PONG_TIMEOUT_SECONDS)
         if not self.closing:
             await self.check_layer()
             self.schedule("ping_at", settings.SYNC_PING_SECONDS)
@@ -400,6 +405,12 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if self.heartbeat_pending and message.get("nonce") == self.heartbeat_nonce:
             self.heartbeat_pending = False
             self.heartbeat_at = None
+
+    async def pong_missing(self) -> None:
+        """The client answered no ping: the peer is gone (a half-open TCP connection) or does not
+        speak the protocol. With no WebSocket-level keepalive (uvicorn's websockets-sansio sends
+        no pings), this is what frees such a socket."""
+        await self.close_with(protocol.CLOSE_NO_PONG, "no pong")
 
     async def heartbeat_missing(self) -> None:
         logger.error("sync layer heartbeat for user %s not received; closing", self.user_id)

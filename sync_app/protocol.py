@@ -11,8 +11,8 @@ Server → client (JSON text frames):
     {"type": "pong"}                    the answer to a client ping
     {"type": "error", "code": "...", "message": "..."}
 Client → server: {"type": "ping"} or {"type": "pong"}; anything else gets an error frame.
-Close codes: 4400 bad request (invalid cursor), 4401 token expired, 4429 flooding,
-1011 sync unavailable.
+Close codes: 4400 bad request (invalid cursor), 4401 token expired, 4408 no pong (no client frame
+within SYNC_PONG_TIMEOUT_SECONDS of a ping), 4429 flooding, 1011 sync unavailable.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ MAX_CLIENT_FRAME = 4096
 
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOKEN_EXPIRED = 4401
+CLOSE_NO_PONG = 4408
 CLOSE_FLOODING = 4429
 CLOSE_UNAVAILABLE = 1011
 

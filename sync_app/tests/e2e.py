@@ -18,6 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from kafka_bridge.embedded import free_port
 from tests.fixtures import ManagedProcesses, wait_until
+from todo_project.uvicorn_args import WEBSOCKET_ARGS
 
 
 class Stack:
@@ -40,7 +41,15 @@ class Stack:
     def start_web(self) -> None:
         self.web = self.managed.start(
             "web",
-            [sys.executable, "-m", "uvicorn", "todo_project.asgi:application", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "todo_project.asgi:application",
+                "--port",
+                str(self.port),
+                *WEBSOCKET_ARGS,
+            ],
             env=self.env,
         )
         wait_until(self._healthy, timeout=30, message="uvicorn up")

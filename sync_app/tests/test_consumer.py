@@ -7,6 +7,7 @@ thread, inside the test's transaction.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -163,6 +164,37 @@ def test_the_server_pings_idle_connections(user, settings):
             await receive_until(comm, "ready")
             assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
             assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
+
+    run(scenario)
+
+
+def test_a_client_that_answers_the_pings_stays_connected(user, settings):
+    settings.SYNC_PING_SECONDS = 0.2
+    settings.SYNC_PONG_TIMEOUT_SECONDS = 0.3
+
+    async def scenario():
+        async with connected(f"token={token_for(user)}") as comm:
+            await receive_until(comm, "ready")
+            for _ in range(5):  # a second: more than three pong timeouts
+                assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
+                await comm.send_json_to({"type": "pong"})
+            assert await comm.receive_json_from(timeout=2) == {"type": "ping"}  # not a close
+
+    run(scenario)
+
+
+def test_a_client_that_answers_no_ping_is_closed_with_4408(user, settings):
+    # The keepalive that frees a socket whose peer is gone: uvicorn's websockets-sansio sends no
+    # WebSocket pings of its own.
+    settings.SYNC_PING_SECONDS = 0.2
+    settings.SYNC_PONG_TIMEOUT_SECONDS = 0.3
+
+    async def scenario():
+        async with connected(f"token={token_for(user)}") as comm:
+            await receive_until(comm, "ready")
+            while (output := await comm.receive_output(timeout=3))["type"] == "websocket.send":
+                assert json.loads(output["text"]) == {"type": "ping"}
+            assert output == {"type": "websocket.close", "code": 4408, "reason": "no pong"}
 
     run(scenario)
 

@@ -22,6 +22,8 @@ from sync_app.tests.e2e import next_frame
 from sync_app.tests.helpers import communicator, run, token_for
 from tests.faults.test_hostile_api import attack_tokens
 from tests.fixtures import ManagedProcesses, wait_until
+from tests.observability.scrape import samples, scrape
+from todo_project.uvicorn_args import WEBSOCKET_ARGS
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +54,8 @@ def test_every_token_attack_is_refused_at_the_websocket_handshake(user: Any) -> 
 @pytest.fixture
 def web(processes: ManagedProcesses, transactional_db: None) -> str:
     port = free_port()
-    processes.start("web", [sys.executable, "-m", "uvicorn", "todo_project.asgi:application", "--port", str(port)])
+    argv = [sys.executable, "-m", "uvicorn", "todo_project.asgi:application", "--port", str(port), *WEBSOCKET_ARGS]
+    processes.start("web", argv)
 
     def healthy() -> bool:
         try:
@@ -117,21 +120,30 @@ def test_malformed_and_oversized_frames_get_errors_and_a_flood_is_cut_off_while_
         cut_off_after = time.monotonic() - started
         bystander.send(json.dumps({"type": "ping"}))
         assert next_frame(bystander, timeout=10) == {"type": "pong"}
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 4429
+    # The server closes with 4429. uvicorn's websockets-sansio closes the TCP connection right
+    # after the close frame; with the flood's frames still unread there, that is a reset, which
+    # can overtake the close frame: the server's own count says why it closed.
+    assert closed.value.rcvd is None or closed.value.rcvd.code == 4429
+    closes = scrape(f"http://{web}/metrics")
+    assert samples(closes, "sync_websocket_server_closes_total", reason="too many messages") == [1.0]
 
     # A frame beyond the server's WebSocket size limit closes that connection only (1009).
     with _socket(web, token_for(user)) as huge, _socket(web, token_for(other_user)) as bystander:
         assert next_frame(huge)["type"] == "ready"
         assert next_frame(bystander)["type"] == "ready"
-        huge.send("x" * (17 * 1024 * 1024))
-        with pytest.raises(ConnectionClosed) as too_big:
+
+        def send_huge() -> None:
+            # The server may close (1009) before the client has finished sending.
+            huge.send("x" * (17 * 1024 * 1024))
             huge.recv(timeout=10)
+
+        with pytest.raises(ConnectionClosed) as too_big:
+            send_huge()
         bystander.send(json.dumps({"type": "ping"}))
         assert next_frame(bystander, timeout=10) == {"type": "pong"}
     figures.record(
         flood_frames_sent=sent,
         flood_cut_off_after_s=cut_off_after,
-        flood_close_code=closed.value.rcvd.code,
+        flood_close_code=closed.value.rcvd.code if closed.value.rcvd else None,
         oversized_close_code=too_big.value.rcvd.code if too_big.value.rcvd else None,
     )

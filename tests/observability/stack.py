@@ -16,6 +16,7 @@ import pytest
 
 from kafka_bridge.embedded import free_port
 from tests.fixtures import ManagedProcesses, subprocess_env
+from todo_project.uvicorn_args import WEBSOCKET_ARGS
 
 
 def log_tail(path: str, lines: int = 30) -> str:
@@ -58,6 +59,7 @@ class Stack:
                 "todo_project.asgi:application",
                 "--port",
                 str(self.web_port),
+                *WEBSOCKET_ARGS,
                 "--lifespan",
                 "off",
                 "--log-config",
