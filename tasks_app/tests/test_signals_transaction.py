@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kafka_bridge.models import OutboxEvent
-from kafka_bridge.schemas import SCHEMAS
+from kafka_bridge.schemas import validate_data
 from tasks_app.models import Task
 from tasks_app.services import task_complete, task_create, task_delete, task_reopen, task_update
 
@@ -77,4 +77,4 @@ def test_committed_writes_record_events_matching_the_event_schemas(user):
     types = set(OutboxEvent.objects.values_list("event_type", flat=True))
     assert {"task.created", "task.updated", "reminder.scheduled"} <= types
     for event in OutboxEvent.objects.all():
-        SCHEMAS[event.event_type].data(event.value["data"], "data")
+        validate_data(event.event_type, event.value["data"])
