@@ -35,7 +35,7 @@ dev: migrate
 ## test: the whole suite against real PostgreSQL, Redis, RabbitMQ and the embedded Kafka broker.
 ## In CI (CI=true) the fault suite may also restart this machine's RabbitMQ and Redis.
 test: install services system-packages
-	@$(if $(filter true 1,$(CI)),FAULTS_RESTART_SERVICES=1 )$(PY) -m pytest $(PYTEST_ARGS)
+	@$(if $(filter true 1,$(CI)),FAULTS_RESTART_SERVICES=1 )$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
 
 ## test-faults: the fault, crash and hostile-input suite alone (tests/faults/README.md, ~4 min);
 ## it restarts this machine's RabbitMQ and Redis (shared services) once each.
