@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from django.db.backends.utils import CursorWrapper
 
 from audit_app import partitions
 from audit_app.ingest import COLUMNS, AuditRow, degraded, record_to_row
+from core.sequences import MappedOnUse
 from kafka_bridge.records import ConsumedRecord
 
 logger = logging.getLogger(__name__)
@@ -39,27 +41,6 @@ _INSERT = f"""
     SELECT {_COLUMN_LIST} FROM {_STAGING}
     ON CONFLICT (event_id, topic, occurred_at) DO NOTHING
 """  # noqa: S608 - only our constants are formatted in
-
-
-class _MappedOnUse(Sequence[AuditRow]):
-    """A batch's rows, each mapped from its record when first read, and kept. The first COPY
-    reads them as it streams, so mapping (and decoding: the runner's `DecodedOnUse`) runs while
-    PostgreSQL stores the rows sent before; a fallback reads them again."""
-
-    def __init__(self, records: Sequence[ConsumedRecord], now: datetime) -> None:
-        self._records = records
-        self._now = now
-        self._rows: list[AuditRow] = []
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def __getitem__(self, index: int) -> AuditRow:  # type: ignore[override] - no slices needed
-        if index < 0:
-            index += len(self._records)
-        while len(self._rows) <= index < len(self._records):
-            self._rows.append(record_to_row(self._records[len(self._rows)], now=self._now))
-        return self._rows[index]
 
 
 def _copy(cursor: CursorWrapper, statement: str, rows: Sequence[AuditRow]) -> None:
@@ -96,7 +77,8 @@ def audit_records_store(*, records: Sequence[ConsumedRecord]) -> int:
     """
     if not records:
         return 0
-    rows = _MappedOnUse(records, datetime.now(UTC))
+    # Each record is mapped as the COPY reaches it, while PostgreSQL stores the rows sent before.
+    rows = MappedOnUse(records, functools.partial(record_to_row, now=datetime.now(UTC)))
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             return _insert(cursor, rows)

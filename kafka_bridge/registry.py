@@ -121,7 +121,7 @@ def event_handler(consumer: str, *event_types: str) -> Callable[[EventHandler], 
 
 def batch_handler(consumer: str) -> Callable[[BatchHandler], BatchHandler]:
     """Register `fn(records: Sequence[ConsumedRecord])` as the consumer's batch handler (the runner
-    decodes each record when the handler first reads it: `runner.DecodedOnUse`)."""
+    decodes each record when the handler first reads it: `runner.decoded_on_use`)."""
     if consumer not in CONSUMERS:
         raise KeyError(f"unknown consumer {consumer!r}")
 

@@ -19,21 +19,22 @@ consumer leaves its group.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from django.db import close_old_connections, connection, transaction
 
 from core import tracing
 from core.correlation import correlation_scope
+from core.sequences import MappedOnUse
 from kafka_bridge import metrics
 from kafka_bridge.config import client_config
 from kafka_bridge.envelope import CloudEvent, InvalidEvent
@@ -139,33 +140,10 @@ def consumed_record(message: Message, *, group: str) -> ConsumedRecord:
     )
 
 
-class DecodedOnUse(Sequence[ConsumedRecord]):
-    """A poll batch as a batch handler receives it: each record is decoded when the handler first
-    reaches it, and kept. A handler that streams its batch into PostgreSQL (the audit log's COPY)
-    so decodes the next records while the server stores the last ones, instead of waiting for
-    the server after decoding them all (bench/README.md, audit ingest)."""
-
-    def __init__(self, messages: list[Message], *, group: str) -> None:
-        self._messages = messages
-        self._group = group
-        self._records: list[ConsumedRecord | None] = [None] * len(messages)
-
-    def __len__(self) -> int:
-        return len(self._messages)
-
-    @overload
-    def __getitem__(self, index: int) -> ConsumedRecord: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[ConsumedRecord]: ...
-
-    def __getitem__(self, index: int | slice) -> ConsumedRecord | list[ConsumedRecord]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        record = self._records[index]
-        if record is None:
-            record = self._records[index] = consumed_record(self._messages[index], group=self._group)
-        return record
+def decoded_on_use(messages: list[Message], *, group: str) -> MappedOnUse[Message, ConsumedRecord]:
+    """A poll batch as a batch handler receives it: each record decoded when the handler first
+    reaches it, and kept (a retry reads the same records)."""
+    return MappedOnUse(messages, functools.partial(consumed_record, group=group))
 
 
 class _HandlerFailed(Exception):
@@ -380,7 +358,7 @@ class ConsumerRunner:
             for message in messages:
                 metrics.RECORDS_HANDLED.labels(self.group, message.topic(), "skipped").inc()
             return True
-        records = DecodedOnUse(messages, group=self.group)
+        records = decoded_on_use(messages, group=self.group)
         attempt = 0
         while True:
             attempt += 1

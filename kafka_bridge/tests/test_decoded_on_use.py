@@ -7,7 +7,7 @@ from confluent_kafka import Message
 
 from kafka_bridge import runner
 from kafka_bridge.envelope import CloudEvent
-from kafka_bridge.runner import DecodedOnUse
+from kafka_bridge.runner import decoded_on_use
 from kafka_bridge.tests.kafka_helpers import task_representation
 
 
@@ -40,7 +40,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
 def test_each_record_is_decoded_once_when_first_read(decoded: list[bytes]) -> None:
     events = [_event() for _ in range(3)]
-    batch = DecodedOnUse([_message(i, event.to_json()) for i, event in enumerate(events)], group="audit")
+    batch = decoded_on_use([_message(i, event.to_json()) for i, event in enumerate(events)], group="audit")
 
     assert len(batch) == 3
     assert decoded == []
@@ -54,7 +54,7 @@ def test_each_record_is_decoded_once_when_first_read(decoded: list[bytes]) -> No
 
 def test_records_carry_their_coordinates_group_and_decoding_error(decoded: list[bytes]) -> None:
     event = _event()
-    batch = DecodedOnUse([_message(7, event.to_json()), _message(8, b"{not json")], group="audit")
+    batch = decoded_on_use([_message(7, event.to_json()), _message(8, b"{not json")], group="audit")
 
     valid, invalid = batch
     assert (valid.offset, valid.group, valid.headers, valid.error) == (7, "audit", {"ce_type": "task.created"}, None)
