@@ -37,6 +37,7 @@ from django.conf import settings
 from core import gc_tuning
 from sync_app import protocol
 from sync_app.groups import user_group
+from sync_app.layer_watch import layer_watch
 from sync_app.metrics import CONNECTIONS_CLOSED, FRAMES_SENT, OPEN_CONNECTIONS, REPLAYED_UPDATES
 from sync_app.models import SyncUpdate
 from sync_app.selectors import sync_cursor_is_resumable, sync_position, sync_updates_after
@@ -53,7 +54,7 @@ BARRIER_TIMEOUT_SECONDS = 10.0
 DEADLINES = (
     ("expires_at", "expire"),
     ("barrier_at", "barrier_missing"),
-    ("heartbeat_at", "heartbeat_missing"),
+    ("layer_lost_at", "layer_unavailable"),
     ("pong_at", "pong_missing"),
     ("ping_at", "ping"),
 )
@@ -144,12 +145,10 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.expires_at: float | None = None
         self.barrier_at: float | None = None
         self.barrier_sends = 0
-        self.heartbeat_at: float | None = None
+        self.layer_lost_at: float | None = None
         self.ping_at: float | None = None
         self.pong_at: float | None = None  # set by a ping, cleared by any client frame
         self.nonce = ""
-        self.heartbeat_nonce = ""
-        self.heartbeat_pending = False
         self.user_id: int | None = self.scope.get("user_id")
         if self.user_id is None:  # the auth middleware refuses these already
             await self.close()
@@ -169,6 +168,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         self.joined = True
+        layer_watch(self.channel_layer).add(self)
         self.nonce = uuid.uuid4().hex
         await self.send_barrier()
         self.schedule("ping_at", settings.SYNC_PING_SECONDS)
@@ -180,6 +180,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.stop_timers()
         if self.joined:
             self.joined = False
+            layer_watch(self.channel_layer).discard(self)
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         if self.counted:
             self.counted = False
@@ -373,38 +374,11 @@ class SyncConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "ping"})
         if self.pong_at is None:
             self.schedule("pong_at", settings.SYNC_PONG_TIMEOUT_SECONDS)
-        if not self.closing:
-            await self.check_layer()
-            self.schedule("ping_at", settings.SYNC_PING_SECONDS)
+        self.schedule("ping_at", settings.SYNC_PING_SECONDS)
 
-    async def check_layer(self) -> None:
-        """Send ourselves a heartbeat through the channel layer with every ping.
-
-        The layer can lose our subscription without telling us (a Redis restart): the socket would
-        stay open and silent. If the heartbeat does not come back, close with 1011 so the client
-        resumes with its cursor; nothing is lost, every update is in the store.
-        """
-        if self.heartbeat_pending:
-            return  # the previous heartbeat is still on its way
-        self.heartbeat_nonce = uuid.uuid4().hex
-        self.heartbeat_pending = True
-        try:
-            await self.channel_layer.send(
-                self.channel_name, {"type": protocol.LAYER_HEARTBEAT, "nonce": self.heartbeat_nonce}
-            )
-        except Exception:  # noqa: BLE001 - any layer failure means the same: resume elsewhere
-            logger.warning("sync layer heartbeat could not be sent for user %s; closing", self.user_id)
-            await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")
-            return
-        # The wait starts once it is sent (a busy layer can be slow to take it). The heartbeat
-        # may already be back: it can be handled before `send` returns.
-        if self.heartbeat_pending:
-            self.schedule("heartbeat_at", BARRIER_TIMEOUT_SECONDS)
-
-    async def sync_heartbeat(self, message: dict[str, Any]) -> None:
-        if self.heartbeat_pending and message.get("nonce") == self.heartbeat_nonce:
-            self.heartbeat_pending = False
-            self.heartbeat_at = None
+    def layer_lost(self) -> None:
+        """The process's channel layer stopped delivering (`layer_watch`)."""
+        self.schedule("layer_lost_at", 0.0)
 
     async def pong_missing(self) -> None:
         """The client answered no ping: the peer is gone (a half-open TCP connection) or does not
@@ -412,8 +386,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         no pings), this is what frees such a socket."""
         await self.close_with(protocol.CLOSE_NO_PONG, "no pong")
 
-    async def heartbeat_missing(self) -> None:
-        logger.error("sync layer heartbeat for user %s not received; closing", self.user_id)
+    async def layer_unavailable(self) -> None:
         await self.close_with(protocol.CLOSE_UNAVAILABLE, "sync unavailable")
 
     async def expire(self) -> None:

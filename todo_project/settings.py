@@ -303,6 +303,9 @@ SYNC_PING_SECONDS = env.float("SYNC_PING_SECONDS", default=25.0)
 # A socket that sends no frame within this long after a ping is closed (4408). It is the only
 # keepalive: the server runs uvicorn's websockets-sansio, which sends no WebSocket pings.
 SYNC_PONG_TIMEOUT_SECONDS = env.float("SYNC_PONG_TIMEOUT_SECONDS", default=20.0)
+# Each web process checks its channel layer this often with one heartbeat (sync_app/layer_watch.py);
+# when the layer stops delivering, its sockets close with 1011 and their clients resume.
+SYNC_LAYER_CHECK_SECONDS = env.float("SYNC_LAYER_CHECK_SECONDS", default=5.0)
 # Client frames: a token bucket of SYNC_CLIENT_BURST frames refilled at SYNC_CLIENT_RATE per second.
 SYNC_CLIENT_RATE = env.float("SYNC_CLIENT_RATE", default=5.0)
 SYNC_CLIENT_BURST = env.int("SYNC_CLIENT_BURST", default=20)

@@ -1,5 +1,6 @@
 """The sync consumer's lean machinery: one helper task and one timer per connection, and what
-rides on them (pings, heartbeats, barrier resends, token expiry) still happening."""
+rides on them (pings, barrier resends, token expiry) still happening, and the process's one
+channel-layer heartbeat."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import pytest
 from channels.layers import get_channel_layer
 
-from sync_app import consumers, protocol
+from sync_app import consumers, layer_watch, protocol
 from sync_app.groups import user_group
 from sync_app.tests.helpers import communicator, connected, receive_until, run, token_for
 
@@ -113,10 +114,11 @@ def test_an_error_in_a_channel_layer_handler_ends_the_connection(user):
 
 
 def test_a_heartbeat_back_before_its_send_returned_counts(user, settings, monkeypatch):
-    """The layer can hand the heartbeat back to us before `send` returns (a busy process); that
-    must not be taken for a lost subscription."""
+    """The layer can hand the heartbeat back before `send` returns (a busy process); that must
+    not be taken for a lost subscription."""
     settings.SYNC_PING_SECONDS = 0.2
-    monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 0.5)
+    settings.SYNC_LAYER_CHECK_SECONDS = 0.2
+    monkeypatch.setattr(layer_watch, "HEARTBEAT_TIMEOUT_SECONDS", 0.5)
     layer = get_channel_layer()
     real_send = layer.send
 
@@ -129,7 +131,53 @@ def test_a_heartbeat_back_before_its_send_returned_counts(user, settings, monkey
     async def scenario():
         async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
-            for _ in range(5):  # 1 s and more: several heartbeat timeouts' worth
+            for _ in range(8):  # 1.6 s: several heartbeat timeouts' worth
                 assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
+
+    run(scenario)
+
+
+def test_one_heartbeat_per_process_checks_the_layer_for_all_its_sockets(user, settings, monkeypatch):
+    """Heartbeats do not grow with the sockets; when one is lost, every socket closes with 1011;
+    the watch's task ends with the last socket."""
+    settings.SYNC_PING_SECONDS = 0.2
+    settings.SYNC_LAYER_CHECK_SECONDS = 0.2
+    monkeypatch.setattr(layer_watch, "HEARTBEAT_TIMEOUT_SECONDS", 0.5)
+    layer = get_channel_layer()
+    real_send = layer.send
+    heartbeats: list[dict] = []
+    losing = False
+
+    async def send(channel, message):
+        if message["type"] == protocol.LAYER_HEARTBEAT:
+            heartbeats.append(message)
+            if losing:
+                return
+        await real_send(channel, message)
+
+    monkeypatch.setattr(layer, "send", send, raising=False)
+
+    async def scenario():
+        nonlocal losing
+        comms = [communicator(f"token={token_for(user)}") for _ in range(4)]
+        for comm in comms:
+            assert (await comm.connect())[0]
+            await receive_until(comm, "ready")
+        watch = layer_watch.layer_watch(layer)
+        started = asyncio.get_running_loop().time()
+        await asyncio.sleep(1.0)
+        checks = (asyncio.get_running_loop().time() - started) / 0.2
+        assert 2 <= len(heartbeats) <= checks + 1  # per socket, it would be four times as many
+
+        losing = True
+        for comm in comms:  # pings may come first
+            while (frame := await comm.receive_output(timeout=3))["type"] != "websocket.close":
+                pass
+            assert frame == {"type": "websocket.close", "code": 1011, "reason": "sync unavailable"}
+        for comm in comms:
+            await comm.disconnect()
+        await asyncio.sleep(0.5)
+        assert not watch.watchers
+        assert watch.task is None
 
     run(scenario)
