@@ -4,6 +4,7 @@ against fuzzing from it (schemathesis: no 500, every response as documented)."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import schemathesis
@@ -130,10 +131,24 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(case, fuz
     call_as_fuzzer(case, fuzz_user)
 
 
+_SUBSET_OF_OPTIONAL = re.compile(r"All required and (\d+) optional properties")
+
+
+def is_a_wide_subset_of_optional_parameters(case) -> bool:
+    """Schemathesis' coverage phase also sends the documented example values of every subset of
+    an operation's optional query parameters: 2,034 requests for the task list's eleven, four
+    fifths of this test's requests (35 s). Each filter alone, all of them together (the example)
+    and every pair of them are still sent; the wider subsets repeat the same valid values."""
+    match = _SUBSET_OF_OPTIONAL.fullmatch(getattr(case.meta.phase.data, "description", "") or "")
+    return match is not None and int(match.group(1)) > 2
+
+
 # The documented examples and schemathesis' boundary/coverage cases of every parameter and field.
 @pytest.mark.slow
 @lazy_schema.parametrize()
 @settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit])
 @pytest.mark.django_db
 def test_schema_examples_and_boundary_cases_find_no_server_error(case, fuzz_user):
+    if is_a_wide_subset_of_optional_parameters(case):
+        return
     call_as_fuzzer(case, fuzz_user)
