@@ -15,6 +15,7 @@ sockets, as many as the pings themselves (bench/README.md, fourth and fifth roun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 import weakref
@@ -48,13 +49,19 @@ class Watcher(Protocol):
 
 
 class LayerWatch:
-    """Checks a channel layer while sockets need it; its task ends when the last one leaves."""
+    """Checks a channel layer while sockets need it; its task ends when the last one leaves.
+
+    A reader task takes the heartbeats off the watch's channel, so a check that times out
+    cancels no `receive` (which would unsubscribe the channel)."""
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.watchers: set[Watcher] = set()
-        self.channel: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.channel: str | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.expected = ""
+        self.back = asyncio.Event()
 
     def add(self, watcher: Watcher) -> None:
         self.watchers.add(watcher)
@@ -71,32 +78,49 @@ class LayerWatch:
                 if not self.watchers:
                     return  # the next socket starts the task again
                 if not await self.heartbeat_comes_back():
+                    self.stop_reading()  # a new channel and reader for the next check
                     self.lost()
         finally:
+            self.stop_reading()
             self.task = None
 
     async def heartbeat_comes_back(self) -> bool:
-        nonce = uuid.uuid4().hex
-        try:
-            if self.channel is None:
-                self.channel = await self.layer.new_channel("sync.watch.")
-            await self.layer.send(self.channel, {"type": protocol.LAYER_HEARTBEAT, "nonce": nonce})
-        except Exception:  # noqa: BLE001 - any layer failure means the same: resume elsewhere
-            logger.warning("sync layer heartbeat could not be sent", exc_info=True)
-            return False
-        # The wait starts once it is sent (a busy layer can be slow to take it); a heartbeat of an
-        # earlier check that came back late is skipped.
+        """Send a heartbeat and wait for it, sent once more after half the timeout: the pub/sub
+        layer does not wait for Redis to confirm a new channel's subscription, so the first one
+        to a new channel can be lost. The timeout covers the sends too (a dead connection can
+        hold them)."""
+        self.expected = uuid.uuid4().hex
+        self.back.clear()
+        message = {"type": protocol.LAYER_HEARTBEAT, "nonce": self.expected}
         try:
             async with asyncio.timeout(HEARTBEAT_TIMEOUT_SECONDS):
-                while (await self.layer.receive(self.channel)).get("nonce") != nonce:
-                    pass
+                if self.channel is None:
+                    self.channel = await self.layer.new_channel("sync.watch.")
+                    self.reader = asyncio.get_running_loop().create_task(self.read(self.channel))
+                for wait in (HEARTBEAT_TIMEOUT_SECONDS / 2, None):
+                    await self.layer.send(self.channel, message)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await self.back.wait()
+                            return True
         except TimeoutError:
-            # Cancelled, the layer's receive unsubscribed the channel: the next check makes a new
-            # one (subscribed before anything is sent to it).
-            self.channel = None
             logger.error("sync layer heartbeat not received in %.0f s", HEARTBEAT_TIMEOUT_SECONDS)
-            return False
-        return True
+        except Exception:  # noqa: BLE001 - any layer failure means the same: resume elsewhere
+            logger.warning("sync layer heartbeat could not be sent", exc_info=True)
+        return False
+
+    async def read(self, channel: str) -> None:
+        while True:
+            message = await self.layer.receive(channel)
+            if message.get("nonce") == self.expected:
+                self.back.set()
+
+    def stop_reading(self) -> None:
+        # Not awaited: the cancelled `receive` unsubscribes the channel, which a dead connection
+        # could hold up.
+        if self.reader is not None:
+            self.reader.cancel()
+        self.reader = self.channel = None
 
     def lost(self) -> None:
         watchers, self.watchers = self.watchers, set()

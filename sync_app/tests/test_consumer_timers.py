@@ -137,6 +137,35 @@ def test_a_heartbeat_back_before_its_send_returned_counts(user, settings, monkey
     run(scenario)
 
 
+def test_a_first_heartbeat_lost_to_a_new_subscription_is_sent_again(user, settings, monkeypatch):
+    """The pub/sub layer does not wait for Redis to confirm the watch's new channel; a heartbeat
+    lost that way is sent once more before the layer is given up."""
+    settings.SYNC_PING_SECONDS = 0.2
+    settings.SYNC_LAYER_CHECK_SECONDS = 0.2
+    monkeypatch.setattr(layer_watch, "HEARTBEAT_TIMEOUT_SECONDS", 0.6)
+    layer = get_channel_layer()
+    real_send = layer.send
+    heartbeats: list[dict] = []
+
+    async def lose_the_first(channel, message):
+        if message["type"] == protocol.LAYER_HEARTBEAT:
+            heartbeats.append(message)
+            if len(heartbeats) == 1:
+                return
+        await real_send(channel, message)
+
+    monkeypatch.setattr(layer, "send", lose_the_first, raising=False)
+
+    async def scenario():
+        async with connected(f"token={token_for(user)}") as comm:
+            await receive_until(comm, "ready")
+            for _ in range(8):  # 1.6 s: the first check's timeout and more
+                assert await comm.receive_json_from(timeout=2) == {"type": "ping"}
+            assert heartbeats[0] == heartbeats[1]  # the same heartbeat, sent again
+
+    run(scenario)
+
+
 def test_one_heartbeat_per_process_checks_the_layer_for_all_its_sockets(user, settings, monkeypatch):
     """Heartbeats do not grow with the sockets; when one is lost, every socket closes with 1011;
     the watch's task ends with the last socket."""
