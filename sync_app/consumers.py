@@ -35,9 +35,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from core import gc_tuning
-from sync_app import protocol
+from sync_app import layer_watch, protocol
 from sync_app.groups import user_group
-from sync_app.layer_watch import layer_watch
 from sync_app.metrics import CONNECTIONS_CLOSED, FRAMES_SENT, OPEN_CONNECTIONS, REPLAYED_UPDATES
 from sync_app.models import SyncUpdate
 from sync_app.selectors import sync_cursor_is_resumable, sync_position, sync_updates_after
@@ -168,7 +167,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         self.joined = True
-        layer_watch(self.channel_layer).add(self)
+        layer_watch.watch(self.channel_layer, self)
         self.nonce = uuid.uuid4().hex
         await self.send_barrier()
         self.schedule("ping_at", settings.SYNC_PING_SECONDS)
@@ -180,7 +179,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.stop_timers()
         if self.joined:
             self.joined = False
-            layer_watch(self.channel_layer).discard(self)
+            layer_watch.unwatch(self.channel_layer, self)
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         if self.counted:
             self.counted = False

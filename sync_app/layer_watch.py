@@ -29,18 +29,29 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_TIMEOUT_SECONDS = 10.0
 
-# One watch per event loop and channel layer: the pub/sub layer keeps its Redis connections per
-# loop, and an event loop is what a server process (or a test) runs its sockets on.
+# One watch per event loop and channel layer while sockets use them: the pub/sub layer keeps its
+# Redis connections per loop, and an event loop is what a server process (or a test) runs its
+# sockets on.
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, LayerWatch]] = weakref.WeakKeyDictionary()
 
 
-def layer_watch(layer: Any) -> LayerWatch:
-    """The watch of `layer` on the running event loop."""
+def watch(layer: Any, watcher: Watcher) -> None:
+    """Tell `watcher` (`layer_lost()`) if `layer` stops delivering, until `unwatch`."""
     per_layer = _watches.setdefault(asyncio.get_running_loop(), {})
-    watch = per_layer.get(layer)
-    if watch is None:
-        watch = per_layer[layer] = LayerWatch(layer)
-    return watch
+    if layer not in per_layer:
+        per_layer[layer] = LayerWatch(layer)
+    per_layer[layer].add(watcher)
+
+
+def unwatch(layer: Any, watcher: Watcher) -> None:
+    current = current_watch(layer)
+    if current is not None:
+        current.discard(watcher)
+
+
+def current_watch(layer: Any) -> LayerWatch | None:
+    """The watch of `layer` on the running event loop, while it has watchers."""
+    return _watches.get(asyncio.get_running_loop(), {}).get(layer)
 
 
 class Watcher(Protocol):
@@ -49,7 +60,7 @@ class Watcher(Protocol):
 
 
 class LayerWatch:
-    """Checks a channel layer while sockets need it; its task ends when the last one leaves.
+    """Checks a channel layer while sockets need it; it ends when the last one leaves.
 
     A reader task takes the heartbeats off the watch's channel, so a check that times out
     cancels no `receive` (which would unsubscribe the channel)."""
@@ -70,19 +81,24 @@ class LayerWatch:
 
     def discard(self, watcher: Watcher) -> None:
         self.watchers.discard(watcher)
+        if not self.watchers and self.task is not None:
+            self.task.cancel()
 
     async def run(self) -> None:
         try:
             while True:
                 await asyncio.sleep(settings.SYNC_LAYER_CHECK_SECONDS)
                 if not self.watchers:
-                    return  # the next socket starts the task again
+                    return  # all were told the layer was lost
                 if not await self.heartbeat_comes_back():
                     self.stop_reading()  # a new channel and reader for the next check
                     self.lost()
         finally:
             self.stop_reading()
             self.task = None
+            per_layer = _watches.get(asyncio.get_running_loop(), {})
+            if per_layer.get(self.layer) is self:
+                del per_layer[self.layer]  # the next socket starts a new watch
 
     async def heartbeat_comes_back(self) -> bool:
         """Send a heartbeat and wait for it, sent once more after half the timeout: the pub/sub
