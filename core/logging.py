@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from core.correlation import get_correlation_id
 
@@ -37,8 +38,11 @@ class RedactSecretsFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(_BaseJsonFormatter):
-    """One JSON object per line: time, level, logger, message, correlation_id and extras."""
+class JsonFormatter(OrjsonFormatter):
+    """One JSON object per line: time, level, logger, message, correlation_id and extras.
+
+    Serialised by orjson: a third less CPU per line than `json`, which counts where a line is
+    written per request or per published event (the relay: bench/README.md, fifth round)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("timestamp", "time")
@@ -50,3 +54,9 @@ class JsonFormatter(_BaseJsonFormatter):
         # `request` (added by django.request) is not JSON-serialisable and says nothing new.
         log_record.pop("request", None)
         log_record.pop("color_message", None)
+
+    def jsonify_log_record(self, log_record: dict[str, Any]) -> str:
+        try:
+            return super().jsonify_log_record(log_record)
+        except TypeError:  # what orjson refuses (an int beyond 64 bits): the line is still written
+            return json.dumps(log_record, default=str)

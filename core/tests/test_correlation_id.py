@@ -62,3 +62,10 @@ def test_log_lines_outside_a_request_have_a_null_correlation_id(json_log: io.Str
     (line,) = [line for line in log_lines(json_log) if line["logger"] == "test"]
     assert line["correlation_id"] is None
     assert line["items"] == 3
+
+
+def test_a_log_line_with_values_orjson_refuses_is_still_written(json_log: io.StringIO) -> None:
+    logging.getLogger("core.tests").info("odd values", extra={"huge": 2**70, "ids": {1: "int key"}})
+    [line] = [line for line in log_lines(json_log) if line["message"] == "odd values"]
+    assert line["huge"] == 2**70
+    assert line["ids"] == {"1": "int key"}
