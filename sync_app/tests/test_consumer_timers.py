@@ -5,6 +5,7 @@ channel-layer heartbeat."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from channels.layers import get_channel_layer
@@ -137,24 +138,31 @@ def test_a_heartbeat_back_before_its_send_returned_counts(user, settings, monkey
     run(scenario)
 
 
+def lose_heartbeats(monkeypatch, when: Callable[[int], bool]) -> list[dict]:
+    """Record the heartbeats sent through the channel layer, and lose the n-th (from 1) when
+    `when(n)`; returns the list of all sent."""
+    layer = get_channel_layer()
+    real_send = layer.send
+    sent: list[dict] = []
+
+    async def send(channel, message):
+        if message["type"] == protocol.LAYER_HEARTBEAT:
+            sent.append(message)
+            if when(len(sent)):
+                return
+        await real_send(channel, message)
+
+    monkeypatch.setattr(layer, "send", send, raising=False)
+    return sent
+
+
 def test_a_first_heartbeat_lost_to_a_new_subscription_is_sent_again(user, settings, monkeypatch):
     """The pub/sub layer does not wait for Redis to confirm the watch's new channel; a heartbeat
     lost that way is sent once more before the layer is given up."""
     settings.SYNC_PING_SECONDS = 0.2
     settings.SYNC_LAYER_CHECK_SECONDS = 0.2
     monkeypatch.setattr(layer_watch, "HEARTBEAT_TIMEOUT_SECONDS", 0.6)
-    layer = get_channel_layer()
-    real_send = layer.send
-    heartbeats: list[dict] = []
-
-    async def lose_the_first(channel, message):
-        if message["type"] == protocol.LAYER_HEARTBEAT:
-            heartbeats.append(message)
-            if len(heartbeats) == 1:
-                return
-        await real_send(channel, message)
-
-    monkeypatch.setattr(layer, "send", lose_the_first, raising=False)
+    heartbeats = lose_heartbeats(monkeypatch, when=lambda n: n == 1)
 
     async def scenario():
         async with connected(f"token={token_for(user)}") as comm:
@@ -173,18 +181,8 @@ def test_one_heartbeat_per_process_checks_the_layer_for_all_its_sockets(user, se
     settings.SYNC_LAYER_CHECK_SECONDS = 0.2
     monkeypatch.setattr(layer_watch, "HEARTBEAT_TIMEOUT_SECONDS", 0.5)
     layer = get_channel_layer()
-    real_send = layer.send
-    heartbeats: list[dict] = []
     losing = False
-
-    async def send(channel, message):
-        if message["type"] == protocol.LAYER_HEARTBEAT:
-            heartbeats.append(message)
-            if losing:
-                return
-        await real_send(channel, message)
-
-    monkeypatch.setattr(layer, "send", send, raising=False)
+    heartbeats = lose_heartbeats(monkeypatch, when=lambda _: losing)
 
     async def scenario():
         nonlocal losing
