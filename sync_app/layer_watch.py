@@ -140,5 +140,6 @@ class LayerWatch:
 
     def lost(self) -> None:
         watchers, self.watchers = self.watchers, set()
+        logger.error("sync channel layer lost; closing its %d sockets so their clients resume", len(watchers))
         for watcher in watchers:
             watcher.layer_lost()
