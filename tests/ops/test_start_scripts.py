@@ -98,7 +98,8 @@ def test_web_serves_health_readiness_and_metrics_in_production_mode(
     assert status == 200
     assert 'http_requests_total{method="GET",route="readyz",status="200"}' in metrics
     # uvicorn's own lines are JSON too (docker/uvicorn-logging.json).
-    uvicorn_lines = [json.loads(line) for line in log_text(process).splitlines() if '"logger": "uvicorn' in line]
+    lines = [json.loads(line) for line in log_text(process).splitlines() if line.startswith("{")]
+    uvicorn_lines = [line for line in lines if line["logger"].startswith("uvicorn")]
     assert any("Uvicorn running" in line["message"] for line in uvicorn_lines)
     # The image's HEALTHCHECK: web's /healthz when no METRICS_PORT is set.
     assert healthcheck(PORT=str(port)).returncode == 0
