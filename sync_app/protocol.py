@@ -33,6 +33,7 @@ CLOSE_UNAVAILABLE = 1011
 # Channel-layer message types (dispatched to SyncConsumer.sync_update / sync_barrier).
 LAYER_UPDATE = "sync.update"
 LAYER_BARRIER = "sync.barrier"
+# Sent by a process's layer watch to its own channel, never to a socket (layer_watch.py).
 LAYER_HEARTBEAT = "sync.heartbeat"
 
 
