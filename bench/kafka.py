@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
@@ -165,5 +165,33 @@ def high_watermarks(topics: Iterable[str]) -> int:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
                 total += high - low
         return total
+    finally:
+        consumer.close()
+
+
+def record_times(topic: str, event_type: str) -> dict[str, float]:
+    """Each `event_type` record's key → its timestamp (s) on `topic`: when the producer was
+    handed the record (CreateTime), read from the start of every partition to its end."""
+    consumer = Consumer(
+        client_config(**{"group.id": f"bench-times-{uuid.uuid4().hex[:8]}", "enable.partition.eof": True})
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        times: dict[str, float] = {}
+        at_end: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(at_end) < len(partitions) and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None:
+                continue
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                    continue
+                raise KafkaException(message.error())
+            if (dict(message.headers() or []).get("ce_type") or b"").decode() == event_type:
+                times[message.key().decode()] = message.timestamp()[1] / 1000
+        return times
     finally:
         consumer.close()

@@ -4,11 +4,11 @@ Ordering across several relays: one leader at a time. A relay publishes only whi
 PostgreSQL session advisory lock (`pg_try_advisory_lock`); the others stand by (the `--loop`
 processes) or return at once (the Celery task woken on commit). The leader publishes pending rows
 in id order with an idempotent producer, claiming the next batch while earlier ones are being
-acknowledged, and marks a row published only after its delivery report (one narrow UPDATE per
-round of reports). So every key's events reach Kafka in the order they were recorded. If
-the leader dies (even SIGKILL), PostgreSQL drops its lock with its connection; the next leader
-re-publishes the rows that were produced but not yet marked: a duplicate with the same event id,
-which consumers skip (processed events), in the original order.
+acknowledged, and marks rows published only after their delivery reports (one DELETE of their
+`OutboxPending` rows per round of reports). So every key's events reach Kafka in the
+order they were recorded. If the leader dies (even SIGKILL), PostgreSQL drops its lock with its
+connection; the next leader re-publishes the rows that were produced but not yet marked: a
+duplicate with the same event id, which consumers skip (processed events), in the original order.
 
 Limit: if one row's delivery fails (after the producer's own retries, `message.timeout.ms`)
 while a later row of the same key was acknowledged, the failed row is re-published after it.
@@ -21,7 +21,6 @@ throughput would need per-key claiming instead.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -32,6 +31,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from confluent_kafka import KafkaError, Message
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from core import tracing
 from kafka_bridge import metrics
-from kafka_bridge.models import OutboxEvent, ProcessedEvent
+from kafka_bridge.models import OutboxEvent, OutboxPending, ProcessedEvent
 from kafka_bridge.producer import FLUSH_TIMEOUT_SECONDS, get_producer
 from kafka_bridge.producer import close as close_producer
 from kafka_bridge.receivers import NOTIFY_CHANNEL
@@ -85,35 +85,44 @@ def _encode_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
 Row = tuple[int, str, str, str, dict[str, Any], str, str]
 
 # The claim: pending rows after `after`, in id order (keyset, so each claim starts where the
-# last one ended instead of walking the partial index over rows marked moments ago). The ids are
-# chosen first, the wide columns read for those only: right after a burst of writes the table's
-# statistics are stale, the planner expects a few pending rows and picks a bitmap scan plus a
-# top-N sort, and in the one-statement form that sort rendered `value::text` for *every* pending
-# row after `after` to return 2,000 of them (7-17k rows/s instead of ~100k, bench/README.md).
+# last one ended instead of walking the index over rows deleted moments ago). The ids are chosen
+# first from the narrow pending table, the wide columns read for those only: right after a burst
+# of writes the statistics are stale, and a one-statement claim once rendered `value::text` for
+# *every* pending row after `after` before a top-N sort (7-17k rows/s instead of ~100k,
+# bench/README.md).
 _CLAIM_SQL = (
     'SELECT id, topic, key, value::text, headers::text, event_id::text, event_type FROM "kafka_bridge_outboxevent" '
-    'WHERE id = ANY(ARRAY(SELECT id FROM "kafka_bridge_outboxevent" WHERE published_at IS NULL AND id > %s '
-    "ORDER BY id LIMIT %s)) ORDER BY id"
+    'WHERE id = ANY(ARRAY(SELECT id FROM "kafka_bridge_outboxpending" WHERE id > %s ORDER BY id LIMIT %s)) '
+    "ORDER BY id"
 )
-# The mark: one narrow statement per round of delivery reports.
-_MARK_SQL = 'UPDATE "kafka_bridge_outboxevent" SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(%s)'
+# The mark: one statement per round of delivery reports, deleting narrow rows only.
+_MARK_SQL = 'DELETE FROM "kafka_bridge_outboxpending" WHERE id = ANY(%s::bigint[])'
+
+
+def _rows(fetched: list[tuple[Any, ...]]) -> list[Row]:
+    return [
+        (row_id, topic, key, value, orjson.loads(headers), event_id, event_type)
+        for row_id, topic, key, value, headers, event_id, event_type in fetched
+    ]
 
 
 def _claim(after: int, limit: int) -> list[Row]:
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [after, limit])
-        return [
-            (row_id, topic, key, value, json.loads(headers), event_id, event_type)
-            for row_id, topic, key, value, headers, event_id, event_type in cursor.fetchall()
-        ]
+        return _rows(cursor.fetchall())
+
+
+def _id_array(ids: list[int]) -> str:
+    """`ids` as one PostgreSQL array literal: psycopg would quote 2,000 ints one by one."""
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
 def _mark(delivered: list[Row], failed: list[tuple[Row, KafkaError]]) -> None:
-    """Record delivery reports: delivered rows published (one UPDATE), failed ones with their
-    error (they keep their place and are retried)."""
+    """Record delivery reports: delivered rows published (one DELETE of their pending rows),
+    failed ones with their error (they stay pending, keep their place and are retried)."""
     if delivered:
         with connection.cursor() as cursor:
-            cursor.execute(_MARK_SQL, [[row[0] for row in delivered]])
+            cursor.execute(_MARK_SQL, [_id_array([row[0] for row in delivered])])
         for topic, count in Counter(row[1] for row in delivered).items():
             metrics.EVENTS_PUBLISHED.labels(topic).inc(count)
         _log_published(delivered)
@@ -256,7 +265,8 @@ def _publish_pass(
             if (stop and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
                 return True
             rows = _claim(after, batch_size)
-            if len(rows) == batch_size:
+            full = len(rows) == batch_size
+            if full:
                 pipeline.use_marker()
             for row in rows:
                 pipeline.produce(row)
@@ -267,7 +277,7 @@ def _publish_pass(
             while pipeline.in_flight > MAX_IN_FLIGHT_BATCHES * batch_size:
                 pipeline.poll(0.005)
             pipeline.mark()
-            if pipeline.failures or len(rows) < batch_size:
+            if pipeline.failures or not full:
                 return True
             if time.monotonic() >= pass_end:
                 return False
@@ -298,6 +308,8 @@ def drain(
 def _log_published(rows: list[Row]) -> None:
     """One line per correlation id of the delivered rows, so a request can be followed from the
     web log through the relay: as many lines as requests caused events, not one per row."""
+    if not logger.isEnabledFor(logging.INFO):
+        return  # grouping a backlog's rows costs the relay's thread time for nothing
     by_correlation: dict[str | None, list[tuple[str, str]]] = {}
     for _row_id, topic, _key, _value, headers, event_id, _type in rows:
         by_correlation.setdefault(headers.get("correlation_id"), []).append((event_id, topic))
@@ -314,7 +326,7 @@ def _log_published(rows: list[Row]) -> None:
 
 
 def update_backlog_metrics() -> tuple[int, float]:
-    pending = OutboxEvent.objects.filter(published_at__isnull=True)
+    pending = OutboxEvent.objects.filter(pending__isnull=False)
     count = pending.count()
     oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
     age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
@@ -324,7 +336,7 @@ def update_backlog_metrics() -> tuple[int, float]:
 
 
 def has_pending() -> bool:
-    return OutboxEvent.objects.filter(published_at__isnull=True).exists()
+    return OutboxPending.objects.exists()
 
 
 def publish_pending(*, batch_size: int = DEFAULT_BATCH_SIZE, max_seconds: float = 30.0) -> tuple[int, bool]:
@@ -390,10 +402,11 @@ def _wait_for_notification(timeout: float) -> None:
 
 
 def prune(*, now: Any = None) -> tuple[int, int]:
-    """Delete published outbox rows and processed-event ids older than their retention."""
+    """Delete published outbox rows and processed-event ids older than their retention (an
+    outbox row's age is counted from when it was written: it is published moments later)."""
     now = now or timezone.now()
     outbox_cutoff = now - timedelta(hours=settings.KAFKA_OUTBOX_RETENTION_HOURS)
     processed_cutoff = now - timedelta(days=settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS)
-    outbox, _ = OutboxEvent.objects.filter(published_at__isnull=False, published_at__lt=outbox_cutoff).delete()
+    outbox, _ = OutboxEvent.objects.filter(pending__isnull=True, created_at__lt=outbox_cutoff).delete()
     processed, _ = ProcessedEvent.objects.filter(processed_at__lt=processed_cutoff).delete()
     return outbox, processed

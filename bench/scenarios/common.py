@@ -31,7 +31,7 @@ def wait_outbox_drained(timeout: float) -> float:
     """Wait until the relay has published every outbox row; returns the seconds waited."""
     started = time.monotonic()
     wait_until(
-        lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists(),
+        lambda: not OutboxEvent.objects.filter(pending__isnull=False).exists(),
         timeout,
         "the outbox relay to publish every row",
         interval=0.2,

@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 
 from bench.config import Config
 from bench.harness import Harness
-from bench.kafka import raw_latency, wait_caught_up
+from bench.kafka import raw_latency, record_times, wait_caught_up
 from bench.scenarios.common import make_users, token_for
 from bench.stats import Figure, Report, percentile
 
@@ -109,28 +109,24 @@ def run(harness: Harness, config: Config, report: Report) -> None:
 
 def _stages(user: object) -> dict[str, dict[str, float]]:
     """Where the time goes, per write, from the request being sent (stamped in the title): the
-    task row's `created_at` (inside the request), its `task-updates` outbox row marked published
-    (the relay, after the broker's ack) and its sync row stored (the `sync` consumer)."""
-    from kafka_bridge.models import OutboxEvent
+    task row's `created_at` (inside the request), its `task-updates` record handed to the relay's
+    producer (the record's CreateTime) and its sync row stored (the `sync` consumer)."""
     from sync_app.models import SyncUpdate
     from tasks_app.models import Task
 
     tasks = {str(task.id): task for task in Task.objects.filter(owner=user, title__startswith="bench|")}
     sent = {task_id: int(task.title.split("|")[2]) / 1e9 for task_id, task in tasks.items()}
     written = {task_id: task.created_at for task_id, task in tasks.items()}
-    published = dict(
-        OutboxEvent.objects.filter(topic="task-updates", event_type="task.created", key__in=tasks).values_list(
-            "key", "published_at"
-        )
-    )
+    produced = record_times("task-updates", "task.created")
     stored = dict(SyncUpdate.objects.filter(type="task.created", user=user).values_list("task__id", "created_at"))
 
     def summary(times: dict[str, Any]) -> dict[str, float]:
-        samples = [(at.timestamp() - sent[task_id]) * 1000 for task_id, at in times.items() if at and task_id in sent]
+        seconds = {task_id: at if isinstance(at, float) else at.timestamp() for task_id, at in times.items() if at}
+        samples = [(at - sent[task_id]) * 1000 for task_id, at in seconds.items() if task_id in sent]
         return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
 
     return {
         "task row written": summary(written),
-        "outbox row published": summary(published),
+        "outbox row produced": summary(produced),
         "sync row stored": summary(stored),
     }

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from kafka_bridge import relay
-from kafka_bridge.models import OutboxEvent
+from kafka_bridge.models import OutboxEvent, OutboxPending
 
 PENDING = 3000
 LIMIT = 50
@@ -56,7 +56,7 @@ def test_claim_renders_the_event_value_only_for_the_rows_it_returns() -> None:
 def test_claim_returns_pending_rows_after_the_position_in_id_order() -> None:
     _pending_rows(10)
     ids = list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))
-    OutboxEvent.objects.filter(id=ids[3]).update(published_at="2026-01-01T00:00:00Z")
+    OutboxPending.objects.filter(event=ids[3]).delete()  # published
 
     claimed = relay._claim(ids[1], 4)
 

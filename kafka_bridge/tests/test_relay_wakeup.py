@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from kafka_bridge.models import OutboxPending
 from kafka_bridge.receivers import NOTIFY_CHANNEL, _wake_relay
 from kafka_bridge.tests.kafka_helpers import task_representation
 from tasks_app import signals as task_signals
@@ -60,14 +61,17 @@ def test_a_rolled_back_write_notifies_nobody(listener) -> None:
     assert list(listener.notifies(timeout=1)) == []
 
 
-def test_any_insert_into_the_outbox_notifies_even_raw_sql(listener) -> None:
+def test_any_insert_into_the_outbox_notifies_and_is_pending_even_raw_sql(listener) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO kafka_bridge_outboxevent (event_id, event_type, topic, key, value, headers, created_at, "
-            "attempts, last_error) VALUES (%s, 'task.updated', 'task-updates', 'k', '{}', '{}', now(), 0, '')",
-            [str(uuid.uuid4())],
+            "attempts, last_error) VALUES (%s, 'task.updated', 'task-updates', 'k', '{}', '{}', now(), 0, ''), "
+            "(%s, 'task.updated', 'task-events', 'k', '{}', '{}', now(), 0, '') RETURNING id",
+            [str(uuid.uuid4()), str(uuid.uuid4())],
         )
+        ids = sorted(row[0] for row in cursor.fetchall())
     assert [n.channel for n in listener.notifies(timeout=3, stop_after=1)] == [NOTIFY_CHANNEL]
+    assert sorted(OutboxPending.objects.values_list("event_id", flat=True)) == ids
 
 
 def test_celery_wakeup_is_enqueued_on_commit_by_default(settings) -> None:

@@ -65,7 +65,7 @@ def readiness(stack: Stack) -> tuple[int, dict[str, Any]]:
 
 
 def published_rows() -> set[tuple[str, str]]:
-    rows = OutboxEvent.objects.filter(published_at__isnull=False).values_list("topic", "event_id")
+    rows = OutboxEvent.objects.filter(pending__isnull=True).values_list("topic", "event_id")
     return {(topic, str(event_id)) for topic, event_id in rows}
 
 
@@ -79,7 +79,7 @@ def audited(rows: set[tuple[str, str]]) -> set[tuple[str, str]]:
 
 
 def pending() -> int:
-    return OutboxEvent.objects.filter(published_at__isnull=True).count()
+    return OutboxEvent.objects.filter(pending__isnull=False).count()
 
 
 def test_broker_restart_keeps_the_api_writing_reports_unready_and_loses_nothing(

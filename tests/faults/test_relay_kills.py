@@ -45,7 +45,7 @@ def _write(events: list[CloudEvent], errors: list[BaseException]) -> None:
 
 
 def _published() -> int:
-    return OutboxEvent.objects.filter(published_at__isnull=False).count()
+    return OutboxEvent.objects.filter(pending__isnull=True).count()
 
 
 def test_relay_sigkilled_repeatedly_publishes_every_event_and_none_is_applied_twice(
@@ -68,7 +68,7 @@ def test_relay_sigkilled_repeatedly_publishes_every_event_and_none_is_applied_tw
         # Killed mid-stream: after it has published something, or when everything is out.
         wait_until(
             lambda before=before: _published() >= before + 150
-            or not OutboxEvent.objects.filter(published_at__isnull=True).exists(),
+            or not OutboxEvent.objects.filter(pending__isnull=False).exists(),
             timeout=30,
             interval=0.05,
         )
@@ -79,7 +79,7 @@ def test_relay_sigkilled_repeatedly_publishes_every_event_and_none_is_applied_tw
 
     processes.manage("relay-last", "relay_outbox", "--loop")
     wait_until(
-        lambda: not OutboxEvent.objects.filter(published_at__isnull=True).exists(), timeout=60, message="outbox drained"
+        lambda: not OutboxEvent.objects.filter(pending__isnull=False).exists(), timeout=60, message="outbox drained"
     )
 
     # Every event reached Kafka, on both topics; re-published copies carry the same id.
