@@ -27,7 +27,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -110,6 +110,28 @@ def _claim(after: int, limit: int) -> list[Row]:
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [after, limit])
         return _rows(cursor.fetchall())
+
+
+class _ClaimAhead:
+    """The next claim, sent before the current batch is produced and read after it: PostgreSQL
+    runs it on the other core meanwhile (libpq pipeline mode). No thread: a claiming thread was
+    measured slower, its results waiting for the GIL (bench/README.md, fifth round). Nothing
+    else may use the connection until `rows()`, so marks must go to the marker thread."""
+
+    def __init__(self, after: int, limit: int) -> None:
+        connection.ensure_connection()
+        self._stack = ExitStack()
+        try:
+            self._stack.enter_context(connection.connection.pipeline())
+            self._cursor = self._stack.enter_context(connection.connection.cursor())
+            self._cursor.execute(_CLAIM_SQL, [after, limit])
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def rows(self) -> list[Row]:
+        with self._stack:
+            return _rows(self._cursor.fetchall())
 
 
 def _id_array(ids: list[int]) -> str:
@@ -260,14 +282,18 @@ def _publish_pass(
     up (a claim came back short), or on a failure, a stop or the deadline."""
     pass_end = time.monotonic() + PASS_SECONDS
     after = 0
+    ahead: _ClaimAhead | None = None
     try:
         while True:
             if (stop and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
                 return True
-            rows = _claim(after, batch_size)
+            rows = ahead.rows() if ahead else _claim(after, batch_size)
+            ahead = None
             full = len(rows) == batch_size
             if full:
                 pipeline.use_marker()
+                if pipeline.marker is not None and time.monotonic() < pass_end:
+                    ahead = _ClaimAhead(rows[-1][0], batch_size)
             for row in rows:
                 pipeline.produce(row)
             if rows:
@@ -282,6 +308,8 @@ def _publish_pass(
             if time.monotonic() >= pass_end:
                 return False
     finally:
+        if ahead is not None:
+            ahead.rows()  # unused: ends the pipeline
         pipeline.finish()
 
 

@@ -63,6 +63,36 @@ def test_task_write_publishes_one_cloudevent_on_task_events_and_task_updates_key
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("kafka_topics")
+def test_a_backlog_is_published_in_id_order_claiming_each_batch_ahead(monkeypatch) -> None:
+    claimed_ahead: list[int] = []
+
+    class RecordingClaimAhead(relay._ClaimAhead):
+        def __init__(self, after: int, limit: int) -> None:
+            claimed_ahead.append(after)
+            super().__init__(after, limit)
+
+    monkeypatch.setattr(relay, "_ClaimAhead", RecordingClaimAhead)
+    topic = Topic.TASK_UPDATES.value
+    start = {topic: end_offsets(topic)}
+    task = task_representation()
+    with transaction.atomic():
+        for version in range(1, 24):  # 23 events of one task: one key, one partition, in order
+            _send_task_signal(task_signals.task_updated, {**task, "version": version})
+    ids = list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))  # both topics
+
+    with relay.leadership() as leader:
+        assert leader
+        assert relay.drain(batch_size=5) == 46
+
+    versions = [decode_event(m.value()).data["task"]["version"] for m in read_from(start, expected=23)]
+    assert versions == list(range(1, 24))
+    assert not OutboxPending.objects.exists()
+    # Each full claim of 5 rows sent the next one, after its last id, before producing its own.
+    assert claimed_ahead == ids[4::5]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
 def test_rolled_back_write_records_and_publishes_nothing() -> None:
     start = {topic: end_offsets(topic) for topic in (Topic.TASK_EVENTS.value, Topic.TASK_UPDATES.value)}
     task = task_representation()
