@@ -94,6 +94,27 @@ def test_a_backlog_is_published_in_id_order_claiming_each_batch_ahead(monkeypatc
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("kafka_topics")
+def test_header_values_that_are_not_strings_are_published_as_text() -> None:
+    topic = Topic.TASK_UPDATES.value
+    start = {topic: end_offsets(topic)}
+    key = str(uuid.uuid4())
+    OutboxEvent.objects.create(
+        event_id=uuid.uuid4(),
+        event_type="task.updated",
+        topic=topic,
+        key=key,
+        value={"id": key},
+        headers={"ce_type": "task.updated", "attempts": 3, "retried": True},
+    )
+
+    assert relay.publish_pending()[0] == 1
+
+    [message] = [m for m in read_from(start, expected=1) if m.key() == key.encode()]
+    assert headers_of(message) == {"ce_type": "task.updated", "attempts": "3", "retried": "True"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
 def test_rolled_back_write_records_and_publishes_nothing() -> None:
     start = {topic: end_offsets(topic) for topic in (Topic.TASK_EVENTS.value, Topic.TASK_UPDATES.value)}
     task = task_representation()
