@@ -299,6 +299,26 @@ def test_relay_counts_published_events_and_reports_the_backlog() -> None:
     assert REGISTRY.get_sample_value("outbox_oldest_age_seconds") == 0
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
+def test_backlog_gauges_are_read_after_a_drain_at_most_every_second_while_there_is_none() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def drain_one() -> int:
+        _send_task_signal(task_signals.task_created, task_representation())
+        with relay.leadership(), CaptureQueriesContext(connection) as queries:
+            relay.drain()
+        return sum("COUNT(" in query["sql"] for query in queries.captured_queries)
+
+    assert relay.update_backlog_metrics()[0] == 0
+    assert drain_one() == 0  # shown as none moments ago
+    relay._backlog_seen["at"] -= relay.BACKLOG_METRICS_SECONDS
+    assert drain_one() == 1
+    relay._backlog_seen["count"] = 2  # a backlog was shown: read at once, so it can fall to 0
+    assert drain_one() == 1
+
+
 @pytest.mark.django_db
 def test_given_up_notification_is_dead_lettered_as_a_redrivable_reminder_due_copy() -> None:
     task = task_representation()
