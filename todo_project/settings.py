@@ -259,7 +259,8 @@ KAFKA_EMBEDDED = not env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_TOPIC_REPLICATION_FACTOR = env.int("KAFKA_TOPIC_REPLICATION_FACTOR", default=1)
 KAFKA_SECURITY_CONFIG = env.dict("KAFKA_CLIENT_CONFIG", default={})
-# Published outbox rows and processed-event ids are pruned after these ages (kafka_bridge).
+# Published outbox rows (by when they were written) and processed-event ids are pruned after
+# these ages (kafka_bridge).
 KAFKA_OUTBOX_RETENTION_HOURS = env.int("KAFKA_OUTBOX_RETENTION_HOURS", default=24)
 KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env.int("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS", default=14)
 # Every outbox write NOTIFYs the looping relay (`relay_outbox --loop`) at commit; it also enqueues
