@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from bench.harness import wait_until
 from core.auth.tokens import issue_token
-from kafka_bridge.models import OutboxEvent
+from kafka_bridge import relay
 
 
 def make_users(prefix: str, count: int) -> list[Any]:
@@ -31,7 +31,7 @@ def wait_outbox_drained(timeout: float) -> float:
     """Wait until the relay has published every outbox row; returns the seconds waited."""
     started = time.monotonic()
     wait_until(
-        lambda: not OutboxEvent.objects.filter(pending__isnull=False).exists(),
+        lambda: not relay.has_pending(),
         timeout,
         "the outbox relay to publish every row",
         interval=0.2,

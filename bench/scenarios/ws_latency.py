@@ -116,13 +116,13 @@ def _stages(user: object) -> dict[str, dict[str, float]]:
 
     tasks = {str(task.id): task for task in Task.objects.filter(owner=user, title__startswith="bench|")}
     sent = {task_id: int(task.title.split("|")[2]) / 1e9 for task_id, task in tasks.items()}
-    written = {task_id: task.created_at for task_id, task in tasks.items()}
+    written = {task_id: task.created_at.timestamp() for task_id, task in tasks.items()}
     produced = record_times("task-updates", "task.created")
-    stored = dict(SyncUpdate.objects.filter(type="task.created", user=user).values_list("task__id", "created_at"))
+    rows = SyncUpdate.objects.filter(type="task.created", user=user).values_list("task__id", "created_at")
+    stored = {task_id: at.timestamp() for task_id, at in rows}
 
-    def summary(times: dict[str, Any]) -> dict[str, float]:
-        seconds = {task_id: at if isinstance(at, float) else at.timestamp() for task_id, at in times.items() if at}
-        samples = [(at - sent[task_id]) * 1000 for task_id, at in seconds.items() if task_id in sent]
+    def summary(times: dict[str, float]) -> dict[str, float]:
+        samples = [(at - sent[task_id]) * 1000 for task_id, at in times.items() if task_id in sent]
         return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
 
     return {
