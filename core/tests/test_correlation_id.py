@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
-from core.logging import CorrelationIdFilter, JsonFormatter
+from core.logging import EACH_LINE, CorrelationIdFilter, JsonFormatter
 
 
 @pytest.fixture
@@ -69,3 +69,28 @@ def test_a_log_line_with_values_orjson_refuses_is_still_written(json_log: io.Str
     [line] = [line for line in log_lines(json_log) if line["message"] == "odd values"]
     assert line["huge"] == 2**70
     assert line["ids"] == {"1": "int key"}
+
+
+def test_a_record_with_each_line_is_written_as_one_line_per_item(json_log: io.StringIO) -> None:
+    logging.getLogger("core.tests").info(
+        "published",
+        extra={
+            EACH_LINE: [
+                {"correlation_id": "req-1", "events": 2},
+                {"correlation_id": "req-2", "events": 1, "batch": "its own"},
+                {},
+                {"huge": 2**70},
+            ],
+            "batch": 7,
+        },
+    )
+
+    lines = [line for line in log_lines(json_log) if line["message"] == "published"]
+    assert [(line["correlation_id"], line.get("events"), line["batch"]) for line in lines] == [
+        ("req-1", 2, 7),
+        ("req-2", 1, "its own"),
+        (None, None, 7),
+        (None, None, 7),
+    ]
+    assert lines[3]["huge"] == 2**70
+    assert all({"time", "level", "logger"} <= set(line) and EACH_LINE not in line for line in lines)
