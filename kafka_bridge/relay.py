@@ -39,6 +39,7 @@ from django.db.models import Count, F, Min
 from django.utils import timezone
 
 from core import tracing
+from core.logging import EACH_LINE
 from kafka_bridge import metrics
 from kafka_bridge.models import OutboxEvent, OutboxPending, ProcessedEvent
 from kafka_bridge.producer import FLUSH_TIMEOUT_SECONDS, get_producer
@@ -82,9 +83,10 @@ def _encode_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
     return [(name, str(value).encode()) for name, value in headers.items()]
 
 
-# One claimed row: (id, topic, key, value as JSON text, headers, event id, event type). Only the
-# columns publishing needs; the value stays the text PostgreSQL renders (no decode/re-encode).
-Row = tuple[int, str, str, str, dict[str, Any], str, str]
+# One claimed row: (id, topic, key, value as JSON text, headers). Only the columns publishing
+# needs (the event id and type are the `ce_id` and `ce_type` headers); the value stays the text
+# PostgreSQL renders (no decode/re-encode).
+Row = tuple[int, str, str, str, dict[str, Any]]
 
 # The claim: pending rows after `after`, in id order (keyset, so each claim starts where the
 # last one ended instead of walking the index over rows deleted moments ago). The ids are chosen
@@ -93,7 +95,7 @@ Row = tuple[int, str, str, str, dict[str, Any], str, str]
 # *every* pending row after `after` before a top-N sort (7-17k rows/s instead of ~100k,
 # bench/README.md).
 _CLAIM_SQL = (
-    'SELECT id, topic, key, value::text, headers::text, event_id::text, event_type FROM "kafka_bridge_outboxevent" '
+    'SELECT id, topic, key, value::text, headers::text FROM "kafka_bridge_outboxevent" '
     'WHERE id = ANY(ARRAY(SELECT id FROM "kafka_bridge_outboxpending" WHERE id > %s ORDER BY id LIMIT %s)) '
     "ORDER BY id"
 )
@@ -102,10 +104,8 @@ _MARK_SQL = 'DELETE FROM "kafka_bridge_outboxpending" WHERE id = ANY(%s::bigint[
 
 
 def _rows(fetched: list[tuple[Any, ...]]) -> list[Row]:
-    return [
-        (row_id, topic, key, value, orjson.loads(headers), event_id, event_type)
-        for row_id, topic, key, value, headers, event_id, event_type in fetched
-    ]
+    loads = orjson.loads
+    return [(row_id, topic, key, value, loads(headers)) for row_id, topic, key, value, headers in fetched]
 
 
 def _claim(after: int, limit: int) -> list[Row]:
@@ -214,31 +214,42 @@ class _Pipeline:
         self.failures = 0
         self.marker: _Marker | None = None
 
-    def produce(self, row: Row) -> None:
-        _row_id, topic, key, value, headers, _event_id, event_type = row
-        # With OpenTelemetry on: a publish span, child of the context stored with the row.
-        record_headers: Any = tracing.publish_headers(headers, topic=topic, event_type=event_type)
+    def produce(self, rows: list[Row]) -> None:
+        """Hand `rows` to the producer in order, each with a delivery report that records it.
+        The hottest loop of the relay (bench scenario 1): kept to the produce call and its report."""
+        produce = self.producer.produce
+        traced = tracing.enabled()
+        for row in rows:
+            _row_id, topic, key, value, headers = row
+            if traced:  # a publish span, child of the context stored with the row
+                headers = tracing.publish_headers(headers, topic=topic, event_type=headers.get("ce_type", ""))
 
-        def report(error: KafkaError | None, _message: Message) -> None:
-            self.in_flight -= 1
-            if error is None:
-                self.delivered.append(row)
-            else:
-                self.failed.append((row, error))
+            def report(error: KafkaError | None, _message: Message, row: Row = row) -> None:
+                self.in_flight -= 1
+                if error is None:
+                    self.delivered.append(row)
+                else:
+                    self.failed.append((row, error))
 
-        while True:
             try:
                 # Strings as they are: the client encodes them to UTF-8 itself, cheaper than here.
-                self.producer.produce(topic, key=key, value=value, headers=record_headers, on_delivery=report)
-                break
+                produce(topic, key=key, value=value, headers=headers, on_delivery=report)
+            except (BufferError, TypeError):
+                self._produce_patiently(topic, key, value, headers, report)
+            self.in_flight += 1
+
+    def _produce_patiently(self, topic: str, key: str, value: str, headers: Any, report: Any) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value, headers=headers, on_delivery=report)
+                return
             except BufferError:
                 self.producer.poll(0.05)  # the local queue is full: let deliveries drain
             except TypeError:
                 # A header value that is not a string (the outbox writes strings only): as text.
-                if isinstance(record_headers, list):
+                if isinstance(headers, list):
                     raise
-                record_headers = _encode_headers(record_headers)
-        self.in_flight += 1
+                headers = _encode_headers(headers)
 
     def poll(self, timeout: float = 0) -> None:
         self.producer.poll(timeout)
@@ -300,8 +311,7 @@ def _publish_pass(
                 pipeline.use_marker()
                 if pipeline.marker is not None and time.monotonic() < pass_end:
                     ahead = _ClaimAhead(rows[-1][0], batch_size)
-            for row in rows:
-                pipeline.produce(row)
+            pipeline.produce(rows)
             if rows:
                 after = rows[-1][0]
             pipeline.poll(0)
@@ -341,22 +351,28 @@ def drain(
 
 def _log_published(rows: list[Row]) -> None:
     """One line per correlation id of the delivered rows, so a request can be followed from the
-    web log through the relay: as many lines as requests caused events, not one per row."""
+    web log through the relay: as many lines as requests caused events, not one per row. Written
+    by one logging call (EACH_LINE): a call per line cost the relay ~15 µs per correlation id,
+    most of its time in a backlog of one-event requests (bench/README.md, seventh round)."""
     if not logger.isEnabledFor(logging.INFO):
         return  # grouping a backlog's rows costs the relay's thread time for nothing
-    by_correlation: dict[str | None, list[tuple[str, str]]] = {}
-    for _row_id, topic, _key, _value, headers, event_id, _type in rows:
-        by_correlation.setdefault(headers.get("correlation_id"), []).append((event_id, topic))
-    for correlation_id, published in by_correlation.items():
-        logger.info(
-            "outbox events published",
-            extra={
-                "correlation_id": correlation_id,
-                "events": len(published),
-                "event_ids": sorted({event_id for event_id, _ in published})[:LOGGED_EVENT_IDS],
-                "topics": sorted({topic for _, topic in published}),
-            },
-        )
+    by_correlation: dict[str | None, list[Row]] = {}
+    for row in rows:
+        by_correlation.setdefault(row[4].get("correlation_id"), []).append(row)
+    logger.info(
+        "outbox events published",
+        extra={
+            EACH_LINE: [
+                {
+                    "correlation_id": correlation_id,
+                    "events": len(published),
+                    "event_ids": sorted({row[4]["ce_id"] for row in published if "ce_id" in row[4]})[:LOGGED_EVENT_IDS],
+                    "topics": sorted({row[1] for row in published}),
+                }
+                for correlation_id, published in by_correlation.items()
+            ]
+        },
+    )
 
 
 def update_backlog_metrics() -> tuple[int, float]:
