@@ -25,6 +25,17 @@ def _thawed() -> Iterator[None]:
     gc.unfreeze()
 
 
+def test_a_bulk_loop_collects_its_young_generation_less_often_and_freezes_what_it_started_with() -> None:
+    before = gc.get_threshold()
+    try:
+        gc_tuning.tune_bulk_loop()
+
+        assert gc.get_threshold() == (gc_tuning.BULK_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.set_threshold(*before)
+
+
 class FakeCollector:
     def __init__(self, frozen: int) -> None:
         self.frozen = frozen

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from core.gc_tuning import freeze_startup_objects
+from core.gc_tuning import tune_bulk_loop
 from kafka_bridge import metrics, relay
 from kafka_bridge.lag_exporter import DEFAULT_INTERVAL_SECONDS, start_lag_exporter
 from kafka_bridge.shutdown import stop_event_on_signals
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             self.stdout.write(f"published {published}{' (more pending)' if more else ''}")
             return
         metrics.serve(metrics_port)
-        freeze_startup_objects()  # a long-running loop: keep full collections short
+        tune_bulk_loop()  # a long-running loop: short full collections, rare young ones
         stop = stop_event_on_signals()
         exporter = start_lag_exporter(stop=stop, interval=lag_interval)
         try:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.gc_tuning import freeze_startup_objects
+from core.gc_tuning import tune_bulk_loop
 from kafka_bridge import metrics
 from kafka_bridge.registry import CONSUMERS
 from kafka_bridge.runner import ConsumerRunner
@@ -28,5 +28,5 @@ class Command(BaseCommand):
         if definition is None:
             raise CommandError(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
         metrics.serve(metrics_port)
-        freeze_startup_objects()  # a long-running loop: keep full collections short
+        tune_bulk_loop()  # a long-running loop: short full collections, rare young ones
         ConsumerRunner(definition, stop=stop_event_on_signals()).run()
