@@ -112,6 +112,7 @@ def test_request_outbox_relay_and_consumer_share_one_trace(spans: InMemorySpanEx
         s for s in spans.get_finished_spans() if s.name == f"{topic} publish" and s.context.trace_id == trace_id
     ]
     assert publish.parent.span_id == request_span.context.span_id
+    assert publish.attributes["cloudevents.type"] == "task.created"
     # ... and the consumer handles the record in a child of the publish span.
     stop = threading.Event()
     thread = threading.Thread(target=_run_consumer, args=(ConsumerRunner(definition, stop=stop),), daemon=True)
