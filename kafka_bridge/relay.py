@@ -84,8 +84,8 @@ def _encode_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
 
 
 # One claimed row: (id, topic, key, value as JSON text, headers). Only the columns publishing
-# needs (the event id and type are the `ce_id` and `ce_type` headers); the value stays the text
-# PostgreSQL renders (no decode/re-encode).
+# needs (the event id and type are the `ce_id` and `ce_type` headers); the value is published as
+# the text that was written (a `json` column: no decode/re-encode, see OutboxJSONField).
 Row = tuple[int, str, str, str, dict[str, Any]]
 
 # The claim: pending rows after `after`, in id order (keyset, so each claim starts where the

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.correlation import correlation_scope
 from kafka_bridge import relay
@@ -90,6 +91,28 @@ def test_a_backlog_is_published_in_id_order_claiming_each_batch_ahead(monkeypatc
     assert not OutboxPending.objects.exists()
     # Each full claim of 5 rows sent the next one, after its last id, before producing its own.
     assert claimed_ahead == ids[4::5]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("kafka_topics")
+def test_the_record_value_is_the_compact_json_text_the_outbox_row_holds() -> None:
+    topic = Topic.TASK_UPDATES.value
+    start = {topic: end_offsets(topic)}
+    task = task_representation(title="Überweisung: Miete, Strom")
+    with transaction.atomic():
+        _send_task_signal(task_signals.task_updated, task)
+    row = OutboxEvent.objects.get(topic=topic, key=task["id"])
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT value::text FROM "kafka_bridge_outboxevent" WHERE id = %s', [row.id])
+        [stored] = cursor.fetchone()
+
+    assert relay.publish_pending()[0] == 2
+
+    [message] = [m for m in read_from(start, expected=1) if m.key() == task["id"].encode()]
+    assert message.value() == stored.encode()
+    # As written (compact), not re-rendered by PostgreSQL (jsonb's text has ": " and ", ").
+    assert stored == json.dumps(row.value, separators=(",", ":"))
+    assert row.value["data"]["task"]["title"] == "Überweisung: Miete, Strom"
 
 
 @pytest.mark.django_db(transaction=True)
