@@ -97,6 +97,6 @@ def _database_work_alone(rows: list[OutboxEvent]) -> float:
             batch = cursor.fetchall()
             if not batch:
                 break
-            cursor.execute(mark, [[row[0] for row in batch]])
+            cursor.execute(mark, [relay._id_array([row[0] for row in batch])])  # as the relay sends it
             after, done = batch[-1][0], done + len(batch)
         return done / (time.perf_counter() - started)
