@@ -53,6 +53,11 @@ def _raw_connection() -> psycopg.Connection:
     )
 
 
+def _leadership_free() -> bool:
+    with relay.leadership() as leader:
+        return leader
+
+
 def _log_has(process, text: str) -> bool:
     return text in Path(process.log_path).read_text()
 
@@ -96,6 +101,9 @@ def test_relay_killed_between_produce_and_mark_loses_nothing_and_redelivery_has_
     finally:
         locker.rollback()
         locker.close()
+    # pg_terminate_backend only signals. Until the dead relay's session has ended, it still leads
+    # (a session lock): the next relay would publish nothing and leave the rows to later passes.
+    wait_until(_leadership_free, timeout=30, message="the dead relay's session to end")
     assert OutboxEvent.objects.filter(pending__isnull=False).count() == 20  # nothing marked
 
     assert relay.publish_pending()[0] == 20  # the next relay publishes them again
