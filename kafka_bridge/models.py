@@ -20,8 +20,14 @@ import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connections, models
+from django.utils import timezone
 from psycopg.types.json import Json
+
+
+def compact_json(value: Any, encoder: type[json.JSONEncoder] | None = DjangoJSONEncoder) -> str:
+    """The text the outbox stores and the relay publishes: JSON without optional spaces."""
+    return json.dumps(value, cls=encoder, separators=(",", ":"))
 
 
 class OutboxJSONField(models.JSONField):
@@ -48,11 +54,53 @@ class OutboxJSONField(models.JSONField):
         return Json(value, dumps=self._dumps)
 
     def _dumps(self, value: Any) -> str:
-        return json.dumps(value, cls=self.encoder, separators=(",", ":"))
+        return compact_json(value, self.encoder)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         # psycopg decodes `json` itself (Django gives only `jsonb` a text loader).
         return super().from_db_value(value, expression, connection) if isinstance(value, str) else value
+
+
+class OutboxEventManager(models.Manager["OutboxEvent"]):
+    def insert_all(self, rows: list[OutboxEvent]) -> list[OutboxEvent]:
+        """Write unsaved `rows` with one INSERT, in order, and set their `id` and `created_at`.
+
+        What `bulk_create` writes, without its per-row, per-field work: the outbox INSERT is on
+        every change's path, and the ORM's share of it was ~100 µs of web-server CPU per call
+        (bench/README.md, eighth round). One `created_at` for the statement.
+        """
+        if not rows:
+            return rows
+        now = timezone.now()
+        params: list[Any] = []
+        for row in rows:
+            row.created_at = now
+            params += [
+                row.event_id,
+                row.event_type,
+                row.topic,
+                row.key,
+                compact_json(row.value),
+                compact_json(row.headers),
+                now,
+                row.attempts,
+                row.last_error,
+            ]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        connection = connections[self.db]
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} "  # noqa: S608 - the model's table, values as parameters
+                "(event_id, event_type, topic, key, value, headers, created_at, attempts, last_error) "
+                f"VALUES {values} RETURNING id",
+                params,
+            )
+            for row, (row_id,) in zip(rows, cursor.fetchall(), strict=True):
+                row.id = row_id
+                row._state.adding = False
+                row._state.db = self.db
+        return rows
 
 
 class OutboxEvent(models.Model):
@@ -68,6 +116,8 @@ class OutboxEvent(models.Model):
     # Failed delivery attempts (a delivered row is no longer pending, see OutboxPending).
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+
+    objects = OutboxEventManager()
 
     class Meta:
         ordering = ("id",)

@@ -145,7 +145,7 @@ def outbox_batch() -> Iterator[None]:
     finally:
         _batch.reset(token)
     if rows:
-        OutboxEvent.objects.bulk_create(rows)
+        OutboxEvent.objects.insert_all(rows)
 
 
 def record_event(
@@ -157,7 +157,7 @@ def record_event(
     rows = outbox_rows(event, topics, extra_headers)
     batch = _batch.get()
     if batch is None:
-        rows = OutboxEvent.objects.bulk_create(rows)
+        rows = OutboxEvent.objects.insert_all(rows)
     else:
         batch.extend(rows)
     for topic in topics:

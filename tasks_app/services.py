@@ -2,7 +2,8 @@
 
 Each service runs in one transaction and sends its domain signals after the rows are written,
 still inside that transaction (kafka_bridge turns them into outbox rows, so a rolled-back write
-emits nothing). Signal kwargs are exactly those documented in `tasks_app/signals.py`.
+emits nothing; within `outbox_batch()`, all of a change's rows go in with one INSERT). Signal
+kwargs are exactly those documented in `tasks_app/signals.py`.
 
 Reminder lifecycle:
 - created `scheduled` with the task (or `cancelled` when added to a completed task);
@@ -27,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone as django_timezone
 
 from core.errors import ApplicationError
+from kafka_bridge.receivers import outbox_batch
 from recurrence_app import services as recurrence_services
 from recurrence_app.models import RecurrenceMode, Series
 from tasks_app import signals
@@ -235,8 +237,9 @@ def task_create(
     # in Python, ids returned by the INSERTs), and a reload would cost three queries.
     _cache_relations(task, tag_rows, created)
     representation = task_representation(task)
-    _send_task_signal(signals.task_created, task, representation)
-    _send_reminder_signals(signals.reminder_scheduled, task, created, representation)
+    with outbox_batch():  # the change's events in one outbox INSERT
+        _send_task_signal(signals.task_created, task, representation)
+        _send_reminder_signals(signals.reminder_scheduled, task, created, representation)
     return task
 
 
@@ -323,9 +326,10 @@ def task_update(*, task: Task, expected_version: int | None = None, **fields: An
     task = _reload(task)
     after = task_representation(task)
     changes = {key: {"old": before[key], "new": after[key]} for key in changed}
-    _send_task_signal(signals.task_updated, task, after, changes)
-    _send_reminder_signals(signals.reminder_cancelled, task, cancelled, after)
-    _send_reminder_signals(signals.reminder_scheduled, task, _refetch(scheduled), after)
+    with outbox_batch():  # the change's events in one outbox INSERT
+        _send_task_signal(signals.task_updated, task, after, changes)
+        _send_reminder_signals(signals.reminder_cancelled, task, cancelled, after)
+        _send_reminder_signals(signals.reminder_scheduled, task, _refetch(scheduled), after)
     return task
 
 
@@ -442,8 +446,9 @@ def task_complete(*, task: Task) -> Task:
     cancelled = _cancel_scheduled_reminders(task)
     task = _reload(task)
     representation = task_representation(task)
-    _send_task_signal(signals.task_completed, task, representation)
-    _send_reminder_signals(signals.reminder_cancelled, task, _refetch(cancelled), representation)
+    with outbox_batch():  # the change's events in one outbox INSERT
+        _send_task_signal(signals.task_completed, task, representation)
+        _send_reminder_signals(signals.reminder_cancelled, task, _refetch(cancelled), representation)
     return task
 
 
@@ -470,8 +475,9 @@ def task_reopen(*, task: Task) -> Task:
             revived.append(reminder)
     task = _reload(task)
     representation = task_representation(task)
-    _send_task_signal(signals.task_reopened, task, representation)
-    _send_reminder_signals(signals.reminder_scheduled, task, _refetch(revived), representation)
+    with outbox_batch():  # the change's events in one outbox INSERT
+        _send_task_signal(signals.task_reopened, task, representation)
+        _send_reminder_signals(signals.reminder_scheduled, task, _refetch(revived), representation)
     return task
 
 
@@ -493,5 +499,6 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
     task.delete()
     # The instance keeps its attributes after delete(), so the signals can still describe it.
     task.id = task_id
-    _send_task_signal(signals.task_deleted, task, representation)
-    _send_reminder_signals(signals.reminder_cancelled, task, cancelled, representation)
+    with outbox_batch():  # the change's events in one outbox INSERT
+        _send_task_signal(signals.task_deleted, task, representation)
+        _send_reminder_signals(signals.reminder_cancelled, task, cancelled, representation)

@@ -1,15 +1,19 @@
 """`outbox_batch()`: the events recorded inside one block reach the outbox in one INSERT, in
-recording order, or not at all."""
+recording order, or not at all; `insert_all`, that INSERT."""
 
 from __future__ import annotations
+
+import json
+import uuid
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kafka_bridge.envelope import CloudEvent
-from kafka_bridge.models import OutboxEvent
-from kafka_bridge.receivers import TASK_TOPICS, outbox_batch, record_event
+from kafka_bridge.models import OutboxEvent, OutboxPending
+from kafka_bridge.receivers import TASK_TOPICS, outbox_batch, outbox_rows, record_event
+from kafka_bridge.topics import Topic
 
 
 def _event(n: int) -> CloudEvent:
@@ -73,3 +77,33 @@ def test_outbox_rows_are_inserted_as_a_values_list_not_through_unnest() -> None:
     ]
     assert "UNNEST" not in insert.upper()
     assert OutboxEvent.objects.get(topic=TASK_TOPICS[0]).value["data"] == {"n": 1}
+
+
+@pytest.mark.django_db
+def test_insert_all_writes_the_rows_in_order_and_gives_them_their_ids() -> None:
+    rows = [
+        *outbox_rows(_event(1), TASK_TOPICS, {"attempt": "x'y\\z"}),
+        *outbox_rows(_event(2), (Topic.REMINDERS.value,)),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        written = OutboxEvent.objects.insert_all(rows)
+
+    assert _outbox_inserts(queries) == 1
+    assert written is rows
+    assert [row.id for row in rows] == sorted(row.id for row in rows)
+    stored = list(OutboxEvent.objects.order_by("id"))
+    assert [row.id for row in stored] == [row.id for row in rows]
+    for row, read in zip(rows, stored, strict=True):
+        assert (read.event_id, read.event_type, read.topic, read.key) == (
+            uuid.UUID(row.event_id),
+            row.event_type,
+            row.topic,
+            row.key,
+        )
+        assert (read.value, read.headers, read.attempts, read.last_error) == (row.value, row.headers, 0, "")
+        assert read.created_at == row.created_at is not None
+        assert OutboxPending.objects.filter(pk=row.id).exists()  # the trigger saw the INSERT
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT headers::text FROM "kafka_bridge_outboxevent" WHERE id = %s', [rows[0].id])
+        assert cursor.fetchone()[0] == json.dumps(rows[0].headers, separators=(",", ":"))
+    assert OutboxEvent.objects.insert_all([]) == []

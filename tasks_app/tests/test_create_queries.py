@@ -10,12 +10,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from kafka_bridge.models import OutboxEvent
+from kafka_bridge.receivers import REMINDER_TOPICS, TASK_TOPICS
 from tasks_app.models import Tag, Task
 from tasks_app.representations import task_representation
 from tasks_app.selectors import task_get
 from tasks_app.services import task_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+REMINDER_ROWS = [("reminder.scheduled", topic) for topic in REMINDER_TOPICS]
 
 
 def work(queries: CaptureQueriesContext) -> list[str]:
@@ -55,14 +59,19 @@ def test_create_shows_exactly_what_a_fresh_read_shows(user, sent):
 def test_create_neither_rereads_the_task_nor_its_tags_and_reminders(user):
     task_create(owner=user, title="first", tags=["work", "reports"])  # the tags exist from now on
     with CaptureQueriesContext(connection) as queries:
-        rich_create(user)
+        task = rich_create(user)
     statements = work(queries)
     assert not any('FROM "tasks_app_task"' in sql or 'FROM "tasks_app_reminder"' in sql for sql in statements)
     reads = [sql for sql in statements if sql.lstrip().startswith(("SELECT", "WITH"))]
     assert len(reads) == 1, reads  # the tags, read and linked in one statement
-    # The series, the task, the tags, the reminders, the task event (one row per topic), one
-    # event per reminder (the outbox's trigger NOTIFYs the relay: no statement of its own).
-    assert len(statements) == 7, statements
+    # The series, the task, the tags, the reminders, and one outbox INSERT for all the events:
+    # the task's (one row per topic) and each reminder's (the outbox's trigger NOTIFYs the
+    # relay: no statement of its own).
+    assert len(statements) == 5, statements
+    outbox = [sql for sql in statements if sql.startswith('INSERT INTO "kafka_bridge_outboxevent"')]
+    assert len(outbox) == 1
+    written = OutboxEvent.objects.filter(key=str(task.id)).values_list("event_type", "topic")
+    assert sorted(written) == sorted([*(("task.created", topic) for topic in TASK_TOPICS), *2 * REMINDER_ROWS])
 
 
 def test_create_without_tags_or_reminders_writes_the_task_and_its_events_only(user):
