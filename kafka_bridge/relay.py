@@ -449,9 +449,12 @@ def _lead_when_possible(*, batch_size: int, stop: threading.Event, idle_wait: fl
                 continue
             logger.info("outbox relay is the leader")
             while not stop.is_set():
+                # Ends caught up, after a failed delivery (retried at the next wake-up) or on stop.
                 drain(batch_size=batch_size, stop=stop)
-                if not has_pending():
-                    _wait_for_notification(idle_wait)
+                # No query for what is pending now: a commit during the drain has notified
+                # already, and psycopg keeps a notification that arrives while the session runs
+                # a statement for its next `notifies()` (it would not, were a notify handler set).
+                _wait_for_notification(idle_wait)
 
 
 def _wait_for_notification(timeout: float) -> None:
