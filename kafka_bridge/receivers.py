@@ -133,8 +133,8 @@ def outbox_batch() -> Iterator[None]:
     """Inside the caller's transaction: the events recorded within are written to the outbox in
     one INSERT when the block ends (in recording order, so in the order the relay publishes
     them), instead of one INSERT each. For passes that emit many events (reminder dispatch: 500
-    round trips became one). Nothing is written if the block raises. Nested blocks join the
-    outermost."""
+    round trips became one) and for each task change (its event and its reminders'). Nothing is
+    written if the block raises. Nested blocks join the outermost."""
     if _batch.get() is not None:
         yield
         return

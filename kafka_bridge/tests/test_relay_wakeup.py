@@ -110,13 +110,11 @@ def test_a_commit_during_a_drain_is_published_at_once_not_after_the_idle_wait(mo
     loop.start()
     try:
         wait_until(lambda: written, timeout=30, message="the relay's first drain")
-        started = time.monotonic()
-        wait_until(
+        wait_until(  # well before the loop's 60 s idle wait
             lambda: not OutboxPending.objects.filter(pk=written[0]).exists(),
             timeout=10,
             message="the row committed during a drain to be published",
         )
-        assert time.monotonic() - started < 10
     finally:
         stop.set()
         with _session() as other:
