@@ -37,10 +37,10 @@ class OutboxJSONField(models.JSONField):
     claimed document anew (most of the claim's cost) and with `": "` and `", "` (~7 % more bytes
     per record for the broker and every consumer). Nothing queries inside these documents.
 
-    Multi-row INSERTs stay plain VALUES lists: on PostgreSQL, Django 5.2 inserts several rows of
-    a JSONField as `UNNEST(%s::jsonb[])`, and psycopg then quotes each document inside that
-    array literal in Python (~2 ms of web-server CPU per task create). `get_placeholder` opts
-    out."""
+    The app writes rows with `OutboxEventManager.insert_all`. Where `bulk_create` writes them (the
+    bench's and some tests' fixtures), multi-row INSERTs stay plain VALUES lists: on PostgreSQL,
+    Django 5.2 inserts several rows of a JSONField as `UNNEST(%s::jsonb[])`, and psycopg then
+    quotes each document inside that array literal in Python. `get_placeholder` opts out."""
 
     def db_type(self, connection: Any) -> str:
         return "json"
