@@ -119,7 +119,7 @@ class Harness:
         self.kafka = f"127.0.0.1:{port}"
         self.broker = embedded.start(port, log_path=self.log_dir / "tansu.log")
 
-        base = environ.Env.db_url_config(os.environ.get("DATABASE_URL", "postgres://localhost:5432/todo"))
+        base = environ.Env.db_url_config(os.environ.get("DATABASE_URL", "postgres://postgres@localhost:5432/todo"))
         self.db_params = {
             "host": base.get("HOST") or "localhost",
             "port": int(base.get("PORT") or 5432),

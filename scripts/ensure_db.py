@@ -11,7 +11,7 @@ from psycopg import sql
 
 
 def main() -> int:
-    url = os.environ.get("DATABASE_URL", "postgres://localhost:5432/todo")
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@localhost:5432/todo")
     config = environ.Env.db_url_config(url)
     name = config["NAME"]
     params = {

@@ -114,7 +114,7 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
 # DATABASE_URL holds the password, so it may come from a file too (DATABASE_URL_FILE).
-DATABASES = {"default": env.db_url_config(secret("DATABASE_URL", default="postgres://localhost:5432/todo"))}
+DATABASES = {"default": env.db_url_config(secret("DATABASE_URL", default="postgres://postgres@localhost:5432/todo"))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Opt-in connection pool (psycopg_pool, one per process) for the ASGI web server: there Django runs
