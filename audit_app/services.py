@@ -179,7 +179,7 @@ def _enforce(*, days: int, dry_run: bool, now: datetime | None, ahead_days: int,
         extra={
             "cutoff": cutoff.isoformat(),
             "dry_run": dry_run,
-            "created": report.created,
+            "created_partitions": report.created,
             "dropped": report.dropped,
             "deleted": report.deleted,
             "failed": report.failed,
