@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class KafkaBridgeConfig(AppConfig):
     name = "kafka_bridge"
-    verbose_name = "Kafka bridge (outbox, relay, consumers)"
+    verbose_name = "Kafka bridge"
 
     def ready(self) -> None:
         from kafka_bridge import receivers

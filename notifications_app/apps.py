@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class NotificationsAppConfig(AppConfig):
     name = "notifications_app"
+    verbose_name = "Notifications"
 
     def ready(self) -> None:
         from anymail.signals import tracking

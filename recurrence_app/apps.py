@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class RecurrenceAppConfig(AppConfig):
     name = "recurrence_app"
+    verbose_name = "Recurrence"

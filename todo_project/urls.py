@@ -6,6 +6,11 @@ from core.api import MeApi
 from core.health import healthz, readyz
 from core.metrics import metrics_view
 
+# What staff see in the admin's header and tab titles instead of "Django administration".
+admin.site.site_header = "Todo backend administration"
+admin.site.site_title = "Todo backend admin"
+admin.site.index_title = "Tasks, events and the audit trail"
+
 api_v1 = [
     path("me/", MeApi.as_view(), name="me"),
     path("", include("tasks_app.urls")),
