@@ -126,8 +126,15 @@ class AuditLogListApi(GenericAPIView):
         responses={200: AuditLogSerializer(many=True), 400: INVALID_FILTERS},
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(_filtered(request, newest_first=True))
-        return self.get_paginated_response(AuditLogSerializer(page, many=True).data)
+        return Response(audit_log_page(request))
+
+
+def audit_log_page(request: Request) -> dict[str, Any]:
+    """One page of `GET /audit/` (newest first) for the request's user and query parameters;
+    REST and MCP (`task_history`) answer with it."""
+    paginator = AuditCursorPagination()
+    page = paginator.paginate_queryset(_filtered(request, newest_first=True), request)
+    return paginator.get_paginated_response(AuditLogSerializer(page, many=True).data).data
 
 
 class NDJSONRenderer(BaseRenderer):

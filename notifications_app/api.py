@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
+from core.pagination import LimitOffsetPagination
 from notifications_app.models import Notification
 from notifications_app.selectors import NotificationFilter, notification_list
 from tasks_app import docs
@@ -62,3 +68,17 @@ class NotificationListApi(ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return Notification.objects.none()
         return notification_list(user=self.request.user)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(notification_page(request))
+
+
+def notification_page(request: Request) -> dict[str, Any]:
+    """One page of `GET /notifications/` for the request's user and query parameters (filter
+    errors are REST's 400 field messages); REST and MCP answer with it."""
+    filterset = NotificationFilter(data=request.query_params, queryset=notification_list(user=request.user))
+    if not filterset.is_valid():
+        raise translate_validation(filterset.errors)
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(filterset.qs, request)
+    return paginator.get_paginated_response(NotificationOutputSerializer(page, many=True).data).data

@@ -7,9 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recurrence_app.occurrences import preview
 from recurrence_app.rules import describe_rule
-from recurrence_app.selectors import task_upcoming_occurrences
+from recurrence_app.selectors import recurrence_preview, task_upcoming_occurrences
 from recurrence_app.serializers import (
     OccurrencesOutputSerializer,
     OccurrencesQuerySerializer,
@@ -61,22 +60,7 @@ class RecurrencePreviewApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = PreviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        result = preview(
-            rule=data["recurrence_rule"],
-            due_at=data["due_at"],
-            timezone_name=data["timezone"],
-            count=data["count"],
-            mode=data["recurrence_mode"],
-        )
-        return Response(
-            {
-                "occurrences": [isoformat(moment, moment.tzinfo) for moment in result.occurrences],
-                "text": result.text,
-                "ends": result.ends,
-                "recurrence_rule": data["recurrence_rule"],
-            }
-        )
+        return Response(recurrence_preview(**serializer.validated_data))
 
 
 class TaskOccurrencesApi(APIView):

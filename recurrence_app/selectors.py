@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from recurrence_app.occurrences import occurrences_after
+from recurrence_app.occurrences import occurrences_after, preview
 from tasks_app.models import Task
+from tasks_app.representations import isoformat
 
 
 def task_upcoming_occurrences(*, task: Task, count: int) -> list[datetime]:
@@ -28,3 +30,17 @@ def task_upcoming_occurrences(*, task: Task, count: int) -> list[datetime]:
         mode=series.mode,
         occurrence_number=number - series.anchor_number + 1,
     )
+
+
+def recurrence_preview(
+    *, recurrence_rule: str, due_at: datetime, timezone: str, count: int, recurrence_mode: str
+) -> dict[str, Any]:
+    """`{occurrences, text, ends, recurrence_rule}` of a rule validated by `PreviewInputSerializer`
+    (its validated data are the keyword arguments): the answer of the REST preview and MCP tool."""
+    result = preview(rule=recurrence_rule, due_at=due_at, timezone_name=timezone, count=count, mode=recurrence_mode)
+    return {
+        "occurrences": [isoformat(moment, moment.tzinfo) for moment in result.occurrences],
+        "text": result.text,
+        "ends": result.ends,
+        "recurrence_rule": recurrence_rule,
+    }

@@ -64,6 +64,64 @@ def expected_version(request: Request, task: Task) -> int | None:
     return task.version if task.version in versions else versions[0]
 
 
+TASKS_PATH = "/api/v1/tasks/"
+
+
+def task_create_from_input(*, user: Any, data: Any, idempotency_key: str | None) -> StoredResponse:
+    """`POST /tasks/` as one operation, for every door (REST and MCP): validate `data` with
+    `TaskInputSerializer`, create the task, and record the response under `idempotency_key`.
+
+    The key's scope and fingerprint are the REST request's, so a key sent through either door
+    is one key: a retry through the other never creates a second task."""
+
+    def perform() -> StoredResponse:
+        serializer = TaskInputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        task = services.task_create(owner=user, **serializer.validated_data)
+        location = f"{TASKS_PATH}{task.id}/"
+        return StoredResponse(201, task_representation(task), {"ETag": task.etag, "Location": location})
+
+    return run_idempotent(
+        user=user,
+        key=idempotency_key,
+        scope="task_create",
+        # Only a key's repeats are compared with the first request.
+        fingerprint=request_fingerprint("POST", TASKS_PATH, data) if idempotency_key is not None else "",
+        perform=perform,
+    )
+
+
+def task_update_from_input(*, task: Task, data: Any, partial: bool, version: int | None) -> Task:
+    """PATCH (`partial`) or PUT of `task` with the body `data`, for every door (REST and MCP).
+    `version` is the one the caller last saw (If-Match): another one is a 412 before any
+    validation, so a stale caller learns that first."""
+    if version is not None and version != task.version:
+        raise services.precondition_failed(task, version)
+    serializer = TaskInputSerializer(data=data, partial=partial, context={"timezone": task.timezone})
+    serializer.is_valid(raise_exception=True)
+    return services.task_update(task=task, expected_version=version, **serializer.validated_data)
+
+
+def task_list_page(request: Request) -> dict[str, Any]:
+    """One page of `GET /tasks/` (count, next, previous, results) for the request's user and
+    query parameters; REST and MCP answer with it."""
+    queryset = selectors.task_list(user=request.user, filters=request.query_params)
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(queryset, request)
+    tags, reminders = selectors.task_relations(page)
+    results = [task_representation(task, tags=tags[task.pk], reminders=reminders[task.pk]) for task in page]
+    return paginator.get_paginated_response(results).data
+
+
+def tag_list_page(request: Request) -> dict[str, Any]:
+    """One page of `GET /tags/` for the request's user; REST and MCP answer with it."""
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(selectors.tag_list_with_counts(user=request.user), request)
+    return paginator.get_paginated_response(
+        [{"name": tag.name, "task_count": tag.task_count, "open_task_count": tag.open_task_count} for tag in page]
+    ).data
+
+
 def task_response(task: Task, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
     return Response(task_representation(task), status=status_code, headers={"ETag": task.etag, **headers})
 
@@ -73,8 +131,6 @@ class TaskApiView(APIView):
 
 
 class TaskListCreateApi(TaskApiView):
-    pagination_class = LimitOffsetPagination
-
     @extend_schema(
         tags=["tasks"],
         operation_id="tasks_list",
@@ -84,13 +140,7 @@ class TaskListCreateApi(TaskApiView):
         responses={200: docs.ok("One page of tasks.", docs.TaskPageSerializer), **docs.errors(400, 401)},
     )
     def get(self, request: Request) -> Response:
-        queryset = selectors.task_list(user=request.user, filters=request.query_params)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        tags, reminders = selectors.task_relations(page)
-        return paginator.get_paginated_response(
-            [task_representation(task, tags=tags[task.pk], reminders=reminders[task.pk]) for task in page]
-        )
+        return Response(task_list_page(request))
 
     @extend_schema(
         tags=["tasks"],
@@ -108,21 +158,8 @@ class TaskListCreateApi(TaskApiView):
         examples=docs.CREATE_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
-        def perform() -> StoredResponse:
-            serializer = TaskInputSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            task = services.task_create(owner=request.user, **serializer.validated_data)
-            location = f"/api/v1/tasks/{task.id}/"
-            return StoredResponse(201, task_representation(task), {"ETag": task.etag, "Location": location})
-
-        key = request.headers.get(HEADER)
-        result = run_idempotent(
-            user=request.user,
-            key=key,
-            scope="task_create",
-            # Only a key's repeats are compared with the first request.
-            fingerprint=request_fingerprint("POST", request.path, request.data) if key is not None else "",
-            perform=perform,
+        result = task_create_from_input(
+            user=request.user, data=request.data, idempotency_key=request.headers.get(HEADER)
         )
         headers = {**result.headers, **({"Idempotent-Replayed": "true"} if result.replayed else {})}
         return Response(result.body, status=result.status, headers=headers)
@@ -188,12 +225,7 @@ class TaskDetailApi(TaskApiView):
     def _update(self, request: Request, task_id: str, *, partial: bool) -> Response:
         task = selectors.task_get(user=request.user, task_id=task_id)
         version = expected_version(request, task)
-        if version is not None and version != task.version:
-            raise services.precondition_failed(task, version)
-        serializer = TaskInputSerializer(data=request.data, partial=partial, context={"timezone": task.timezone})
-        serializer.is_valid(raise_exception=True)
-        task = services.task_update(task=task, expected_version=version, **serializer.validated_data)
-        return task_response(task)
+        return task_response(task_update_from_input(task=task, data=request.data, partial=partial, version=version))
 
 
 class TaskCompleteApi(TaskApiView):
@@ -227,8 +259,6 @@ class TaskReopenApi(TaskApiView):
 
 
 class TagListApi(TaskApiView):
-    pagination_class = LimitOffsetPagination
-
     @extend_schema(
         tags=["tags"],
         operation_id="tags_list",
@@ -239,8 +269,4 @@ class TagListApi(TaskApiView):
         responses={200: docs.ok("One page of tags.", docs.TagPageSerializer), **docs.errors(401)},
     )
     def get(self, request: Request) -> Response:
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.tag_list_with_counts(user=request.user), request, view=self)
-        return paginator.get_paginated_response(
-            [{"name": tag.name, "task_count": tag.task_count, "open_task_count": tag.open_task_count} for tag in page]
-        )
+        return Response(tag_list_page(request))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +52,11 @@ ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Browser front ends on other origins (scheme://host[:port]) may call REST and /mcp; the WebSocket
+# Origin check accepts them too (sync_app/routing.py). https://github.com/adamchainz/django-cors-headers
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "if-match", "x-request-id")
+CORS_EXPOSE_HEADERS = ["ETag", "Location", "Idempotent-Replayed", "Retry-After", "X-Request-ID", "WWW-Authenticate"]
 PORT = env.int("PORT", default=8000)
 
 # --- Applications -------------------------------------------------------------------------
@@ -68,6 +74,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "anymail",
     "channels",
+    "corsheaders",
     "core",
     "kafka_bridge",
     "tasks_app",
@@ -75,12 +82,15 @@ INSTALLED_APPS = [
     "notifications_app",
     "audit_app",
     "sync_app",
+    "mcp_app",
 ]
 
 MIDDLEWARE = [
     "core.correlation.CorrelationIdMiddleware",
     "core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that answers on its own (WhiteNoise, CommonMiddleware): preflights included.
+    "corsheaders.middleware.CorsMiddleware",
     # Serves the admin's static files from the ASGI server itself (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -29,6 +29,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("anymail/", include("anymail.urls")),
     path("", include("sync_app.urls")),
+    path("", include("mcp_app.urls")),
 ]
 
 handler404 = "core.errors.handler404"
