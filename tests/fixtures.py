@@ -62,6 +62,13 @@ def other_client(other_user: Any) -> APIClient:
     return bearer_client(other_user)
 
 
+@pytest.fixture
+def unthrottled(settings: Any) -> None:
+    """No per-client request limits (core/throttling.py), for a test that deliberately sends
+    thousands of requests as one user (schema fuzzing)."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": None, "anon": None}}
+
+
 @pytest.fixture(scope="session")
 def kafka_topics() -> None:
     """The run's embedded broker (or KAFKA_BOOTSTRAP_SERVERS) with every topic created."""

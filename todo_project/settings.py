@@ -203,6 +203,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.LimitOffsetPagination",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Per-client limits in the shared Redis cache (core/throttling.py): "N/s|min|hour|day", empty
+    # for none. Over the limit: 429 with Retry-After. https://www.django-rest-framework.org/api-guide/throttling/
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.UserRateThrottle", "core.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER_RATE", default="600/min") or None,
+        "anon": env.str("API_THROTTLE_ANON_RATE", default="60/min") or None,
+    },
+    # uvicorn's --proxy-headers already put the client's address (from trusted proxies only) in
+    # REMOTE_ADDR; reading X-Forwarded-For again would let a client pick its own identity.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Todo event backend API",

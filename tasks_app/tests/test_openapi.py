@@ -78,7 +78,7 @@ def test_every_task_field_is_described_with_an_example(openapi):
 
 
 @pytest.fixture
-def api_schema(db):
+def api_schema(db, unthrottled):
     from todo_project.wsgi import application
 
     # As Django's test client does: the in-process WSGI calls must not close the test's

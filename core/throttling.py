@@ -1,0 +1,90 @@
+"""Per-client request limits (OWASP API4:2023) for the REST API and `/mcp`: DRF throttles that
+count in the shared Redis cache, so every web process enforces one limit per client.
+
+DRF's own rate throttles keep a list of request times per client, read and written back whole
+on each request: concurrent requests of one client read the same list and each writes back its
+own, so a greedy client with many connections goes mostly uncounted (and every request moves a
+list of up to N floats through Redis). These count with one atomic increment per request in a
+fixed window (`N/period`: at most N requests per calendar second, minute, hour or day of the
+window; a client may reach 2N across a window boundary, never more).
+
+Rates come from `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` (`API_THROTTLE_*_RATE`); None (an
+empty variable) turns a scope off. Over the limit, DRF raises `Throttled`, which
+`core.errors.api_exception_handler` answers with 429, `Retry-After` and the JSON error shape.
+Views outside DRF use `throttle_wait` and `throttled_response`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import throttling
+from rest_framework.settings import api_settings
+
+from core.errors import error_body
+
+logger = logging.getLogger(__name__)
+
+
+class _CountingThrottle(throttling.SimpleRateThrottle):
+    """A fixed-window counter in the cache; `get_cache_key` comes from the DRF class mixed in."""
+
+    def get_rate(self) -> str | None:
+        # Read per instance, not bound at import as DRF's class attribute is, so a settings
+        # change (tests, a reload) takes effect.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        self.window_ends_at = (window + 1) * self.duration
+        # The window is part of the key: a key is only ever counted within its own window, and
+        # it outlives that window, so an increment never meets an expired key.
+        key = f"{key}_{window}"
+        try:
+            count = 1 if self.cache.add(key, 1, timeout=2 * self.duration) else self.cache.incr(key)
+        except Exception:  # noqa: BLE001 - a limiter that cannot count must not take the API down
+            logger.warning("request throttle could not count; request allowed", exc_info=True)
+            return True
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return max(0.0, self.window_ends_at - self.now)
+
+
+class UserRateThrottle(_CountingThrottle, throttling.UserRateThrottle):
+    """Per authenticated user (per client IP for anonymous requests): `API_THROTTLE_USER_RATE`."""
+
+
+class AnonRateThrottle(_CountingThrottle, throttling.AnonRateThrottle):
+    """Per client IP, anonymous requests only: `API_THROTTLE_ANON_RATE`."""
+
+
+def throttle_wait(request: HttpRequest) -> float | None:
+    """For views outside DRF (the MCP endpoint): run the API's throttles on `request`, whose
+    `user` must be set. None when it may go on, else the seconds to wait (as DRF's
+    `APIView.check_throttles`: every throttle counts the request, the longest wait wins)."""
+    waits = []
+    for throttle_class in api_settings.DEFAULT_THROTTLE_CLASSES:
+        throttle = throttle_class()
+        if not throttle.allow_request(request, None):
+            waits.append(throttle.wait() or 0.0)
+    return max(waits) if waits else None
+
+
+def throttled_response(wait: float) -> JsonResponse:
+    """The API's 429: the JSON error shape and `Retry-After` in whole seconds (at least 1)."""
+    seconds = max(1, math.ceil(wait))
+    response = JsonResponse(
+        error_body("throttled", f"Request was throttled. Expected available in {seconds} seconds."), status=429
+    )
+    response["Retry-After"] = str(seconds)
+    return response
