@@ -1,7 +1,8 @@
 """WebSocket routing: origin check, then authentication, then the sync consumer."""
 
 from channels.routing import URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
+from channels.security.websocket import OriginValidator
+from django.conf import settings
 from django.urls import path
 
 from sync_app.auth import SyncAuthMiddleware
@@ -9,6 +10,8 @@ from sync_app.consumers import SyncConsumer
 
 websocket_urlpatterns = [path("ws/sync/", SyncConsumer.as_asgi())]
 
-# Origins are checked against ALLOWED_HOSTS (a handshake without an Origin header is refused too),
+# Origins are checked against ALLOWED_HOSTS and the front ends CORS lets call the API
+# (CORS_ALLOWED_ORIGINS), and nothing else (a handshake without an Origin header is refused too),
 # which stops other sites from opening sockets with a visitor's session cookie.
-websocket_application = AllowedHostsOriginValidator(SyncAuthMiddleware(URLRouter(websocket_urlpatterns)))
+ALLOWED_ORIGINS = [*settings.ALLOWED_HOSTS, *settings.CORS_ALLOWED_ORIGINS]
+websocket_application = OriginValidator(SyncAuthMiddleware(URLRouter(websocket_urlpatterns)), ALLOWED_ORIGINS)
