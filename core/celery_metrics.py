@@ -40,12 +40,12 @@ def _name(task: Any) -> str:
 
 @worker_init.connect
 def _start_worker_metrics(**kwargs: Any) -> None:
-    start_metrics_server()
+    start_metrics_server("worker")
 
 
 @beat_init.connect
 def _start_beat_metrics(**kwargs: Any) -> None:
-    start_metrics_server()
+    start_metrics_server("beat")
 
 
 @task_prerun.connect

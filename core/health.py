@@ -1,14 +1,18 @@
-"""Liveness (`/healthz`) and readiness (`/readyz`) endpoints.
+"""Liveness (`/healthz`) and readiness (`/readyz`) by role (DESIGN.md section 9).
 
-Readiness checks every dependency in parallel with a short timeout each, so a dead dependency
-makes the probe answer 503 within about two seconds instead of hanging.
+Readiness checks a role's dependencies in parallel with a short timeout each, so a dead one
+makes the probe answer within about two seconds instead of hanging. A role is unavailable (503)
+only while something it cannot work without is down; what it can do without is still reported,
+as "degraded" (200). Web serves `/readyz` itself; the other roles serve the same answer on
+METRICS_PORT (core/metrics_server.py).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import redis
 from confluent_kafka.admin import AdminClient
@@ -59,7 +63,31 @@ CHECKS: dict[str, Callable[[], None]] = {
 }
 
 
-def run_checks() -> dict[str, dict[str, object]]:
+@dataclass(frozen=True)
+class Needs:
+    """A role's dependencies: `required` ones make it unavailable while down, `reported` ones
+    only degraded."""
+
+    required: frozenset[str]
+    reported: frozenset[str] = frozenset()
+
+
+ROLES: dict[str, Needs] = {
+    # Requests need PostgreSQL; WebSockets (channel layer) and the cache (rate limits) need Redis.
+    # A write's events wait in the outbox while Kafka or RabbitMQ is down.
+    "web": Needs(required=frozenset({"database", "redis"}), reported=frozenset({"kafka", "rabbitmq"})),
+    "worker": Needs(required=frozenset({"database", "rabbitmq"})),
+    # django-celery-beat's DatabaseScheduler reads the schedule from PostgreSQL.
+    "beat": Needs(required=frozenset({"database", "rabbitmq"})),
+    "relay": Needs(required=frozenset({"database", "kafka"})),
+    "consumer": Needs(required=frozenset({"database", "kafka"})),
+}
+
+
+def run_checks(names: Iterable[str] = CHECKS) -> dict[str, dict[str, object]]:
+    """The named checks, run in parallel: `{"ok": True, "latency_ms"}` or `{"ok": False, "error"}`."""
+    checks = {name: CHECKS[name] for name in sorted(names)}
+
     def timed(check: Callable[[], None]) -> dict[str, object]:
         started = time.monotonic()
         try:
@@ -68,8 +96,8 @@ def run_checks() -> dict[str, dict[str, object]]:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
 
-    with ThreadPoolExecutor(max_workers=len(CHECKS)) as pool:
-        futures = {name: pool.submit(timed, check) for name, check in CHECKS.items()}
+    with ThreadPoolExecutor(max_workers=len(checks)) as pool:
+        futures = {name: pool.submit(timed, check) for name, check in checks.items()}
         results = {}
         for name, future in futures.items():
             try:
@@ -83,7 +111,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def readiness(role: str) -> tuple[int, dict[str, object]]:
+    """(HTTP status, body) of `role`'s readiness: 503 "unavailable" while a required dependency
+    is down, else 200, "degraded" while a reported one is down, "ok" when all are up."""
+    needs = ROLES[role]
+    results = run_checks(needs.required | needs.reported)
+    down = {name for name, result in results.items() if not result["ok"]}
+    status = "unavailable" if down & needs.required else "degraded" if down else "ok"
+    return (503 if status == "unavailable" else 200), {"status": status, "role": role, "checks": results}
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
-    results = run_checks()
-    ready = all(result["ok"] for result in results.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": results}, status=200 if ready else 503)
+    status, body = readiness("web")
+    return JsonResponse(body, status=status)

@@ -2,12 +2,13 @@
 
 Counters live in the process that does the work: web and workers count recorded events, the
 relay counts published ones and sets the backlog gauges, consumers count handled records.
-`relay_outbox` and `run_consumer` expose them with `--metrics-port` (or METRICS_PORT).
+`relay_outbox` and `run_consumer` expose them with `--metrics-port` (or METRICS_PORT), through
+core/metrics_server.py.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import Counter, Gauge
 
 EVENTS_RECORDED = Counter("outbox_events_recorded_total", "Outbox rows written", ["topic", "type"])
 EVENTS_PUBLISHED = Counter("outbox_events_published_total", "Outbox rows acknowledged by Kafka", ["topic"])
@@ -20,9 +21,3 @@ RECORDS_HANDLED = Counter(
 )  # outcome: processed | duplicate | skipped
 RECORDS_RETRIED = Counter("kafka_records_retried_total", "Handler attempts that failed and were retried", ["group"])
 RECORDS_DEAD_LETTERED = Counter("kafka_records_dead_lettered_total", "Records sent to a DLQ", ["group", "topic"])
-
-
-def serve(port: int | None) -> None:
-    """Expose this process's metrics on `port` (nothing when None or 0)."""
-    if port:
-        start_http_server(port)

@@ -56,9 +56,9 @@ class Writer(threading.Thread):
             self.stopped.wait(0.05)
 
 
-def readiness(stack: Stack) -> tuple[int, dict[str, Any]]:
+def readiness(base: str) -> tuple[int, dict[str, Any]]:
     try:
-        with urllib.request.urlopen(f"{stack.base}/readyz", timeout=10) as response:  # noqa: S310 - our http URL
+        with urllib.request.urlopen(f"{base}/readyz", timeout=10) as response:  # noqa: S310 - our http URL
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -91,6 +91,7 @@ def test_broker_restart_keeps_the_api_writing_reports_unready_and_loses_nothing(
     stack.start_consumer("audit")
     stack.wait_ready(timeout=60)
     relay = processes.processes[1]
+    relay_base = f"http://127.0.0.1:{stack.metrics_ports['relay']}"
     writer = Writer(stack, issue_token(subject=user.username, email=user.email))
     writer.start()
     try:
@@ -105,11 +106,17 @@ def test_broker_restart_keeps_the_api_writing_reports_unready_and_loses_nothing(
         os.kill(relay.pid, signal.SIGCONT)
         writes_before_outage = len(writer.statuses)
 
-        _, body = wait_until(
-            lambda: (reply := readiness(stack))[0] == 503 and reply, timeout=30, message="/readyz reporting the outage"
+        # Web keeps taking writes (the outbox holds them): degraded, not unavailable. The relay
+        # cannot work without Kafka: not ready.
+        status, body = wait_until(
+            lambda: (reply := readiness(stack.base))[1]["status"] == "degraded" and reply,
+            timeout=30,
+            message="web's /readyz reporting the outage",
         )
+        assert status == 200
         assert body["checks"]["kafka"]["ok"] is False
         assert body["checks"]["database"]["ok"] is True
+        wait_until(lambda: readiness(relay_base)[0] == 503, timeout=30, message="the relay's /readyz unready")
         backlog_before = pending()
         wait_until(lambda: pending() >= backlog_before + 40, timeout=30, message="the backlog growing")
         backlog_peak = pending()
@@ -118,7 +125,8 @@ def test_broker_restart_keeps_the_api_writing_reports_unready_and_loses_nothing(
         restarted = time.monotonic()
         writes_during_outage = len(writer.statuses) - writes_before_outage
         manage("kafka_topics")
-        wait_until(lambda: readiness(stack)[0] == 200, timeout=30, message="/readyz ready again")
+        wait_until(lambda: readiness(stack.base)[1]["status"] == "ok", timeout=30, message="web's /readyz ok again")
+        wait_until(lambda: readiness(relay_base)[0] == 200, timeout=30, message="the relay's /readyz ready again")
         ready_after = time.monotonic() - restarted
         wait_until(lambda: pending() == 0, timeout=90, interval=0.2, message="the backlog drained")
         drained_after = time.monotonic() - restarted

@@ -8,6 +8,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 
+from core import health
 from tests.ops.chart import (
     CHART,
     KUBERNETES_VERSIONS,
@@ -116,9 +117,29 @@ def test_web_is_probed_on_health_endpoints_and_other_roles_on_their_metrics_port
             # Still serving while the Service and the ingress drop the endpoint.
             assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
         else:
-            assert container["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+            assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+            assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
             assert env["METRICS_PORT"]["value"] == "9100"
             assert deployment["spec"]["template"]["metadata"]["labels"]["todo-backend.io/metrics-port"] == "true"
+
+
+@pytest.mark.parametrize("values", VALUE_FILES)
+def test_only_readiness_checks_dependencies_so_an_outage_restarts_no_pod(values: str) -> None:
+    """Start-up and liveness probes ask whether the process answers; readiness, which checks what
+    the role needs (core/health.py), only takes a pod out of its Service while that is down."""
+    for role, deployment in deployments(values).items():
+        container = pod_spec(deployment)["containers"][0]
+        assert container["startupProbe"]["httpGet"]["path"] == "/healthz", role
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", role
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", role
+
+
+@pytest.mark.parametrize("values", VALUE_FILES)
+def test_every_probed_role_is_one_whose_readiness_the_code_defines(values: str) -> None:
+    """The image's role (the first argument) names the readiness its process serves."""
+    for role, deployment in deployments(values).items():
+        role_argument = pod_spec(deployment)["containers"][0]["args"][0]
+        assert role_argument in health.ROLES, role
 
 
 @pytest.mark.parametrize("values", VALUE_FILES)

@@ -17,24 +17,24 @@ def _fresh_server_state(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_nothing_is_served_without_metrics_port() -> None:
-    assert metrics_server.start_metrics_server() is None
+    assert metrics_server.start_metrics_server("worker") is None
 
 
 @pytest.mark.parametrize("value", ["http", "0", "65536", "-1"])
 def test_a_metrics_port_that_is_not_a_port_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("METRICS_PORT", value)
     with pytest.raises(ValueError, match="METRICS_PORT"):
-        metrics_server.start_metrics_server()
+        metrics_server.start_metrics_server("worker")
 
 
 def test_metrics_are_served_on_metrics_port_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
     monkeypatch.setenv("METRICS_PORT", str(port))
     monkeypatch.setenv("METRICS_ADDR", "127.0.0.1")
-    assert metrics_server.start_metrics_server() == port
+    assert metrics_server.start_metrics_server("worker") == port
     # A second call (worker_init after an explicit start, say) does not try to bind again.
     monkeypatch.setenv("METRICS_PORT", str(free_port()))
-    assert metrics_server.start_metrics_server() == port
+    assert metrics_server.start_metrics_server("worker") == port
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         body = response.read().decode()
     assert "python_info" in body

@@ -119,7 +119,9 @@ AUDIT_RETENTION_DAYS: {{ $c.auditRetentionDays | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* The HTTP probes of a role: `path` on port `port` (a name). */}}
+{{/* The HTTP probes of a role on port `port` (a name): start-up and liveness on `path`, which
+     checks no dependency (an outage must not restart pods), readiness on `readinessPath`, which
+     fails while a dependency the role needs is down (core/health.py). */}}
 {{- define "todo.probes" -}}
 {{- $p := .root.Values.probes -}}
 startupProbe:
@@ -286,7 +288,7 @@ spec:
                 command: ["sleep", "5"]
           {{- include "todo.probes" (dict "root" $root "path" "/healthz" "readinessPath" "/readyz" "port" "http") | nindent 10 }}
           {{- else }}
-          {{- include "todo.probes" (dict "root" $root "path" "/metrics" "port" "metrics") | nindent 10 }}
+          {{- include "todo.probes" (dict "root" $root "path" "/healthz" "readinessPath" "/readyz" "port" "metrics") | nindent 10 }}
           {{- end }}
           resources:
             {{- toYaml .resources | nindent 12 }}

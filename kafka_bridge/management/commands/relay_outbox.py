@@ -15,7 +15,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from core.gc_tuning import tune_bulk_loop
-from kafka_bridge import metrics, relay
+from core.metrics_server import start_metrics_server
+from kafka_bridge import relay
 from kafka_bridge.lag_exporter import DEFAULT_INTERVAL_SECONDS, start_lag_exporter
 from kafka_bridge.shutdown import stop_event_on_signals
 from kafka_bridge.topics import ensure_topics
@@ -30,7 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--loop", action="store_true", help="Keep running (the production relay).")
         parser.add_argument("--batch", type=int, default=relay.DEFAULT_BATCH_SIZE, help="Rows per batch.")
         parser.add_argument(
-            "--metrics-port", type=int, default=int(os.environ.get("METRICS_PORT", "0")), help="Serve /metrics."
+            "--metrics-port",
+            type=int,
+            default=int(os.environ.get("METRICS_PORT", "0")),
+            help="Serve /metrics, /healthz and /readyz (with --loop).",
         )
         parser.add_argument(
             "--lag-interval",
@@ -47,7 +51,7 @@ class Command(BaseCommand):
             published, more = relay.publish_pending(batch_size=batch)
             self.stdout.write(f"published {published}{' (more pending)' if more else ''}")
             return
-        metrics.serve(metrics_port)
+        start_metrics_server("relay", port=metrics_port)
         tune_bulk_loop()  # a long-running loop: short full collections, rare young ones
         stop = stop_event_on_signals()
         exporter = start_lag_exporter(stop=stop, interval=lag_interval)

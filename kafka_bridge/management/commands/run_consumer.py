@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.gc_tuning import tune_bulk_loop
-from kafka_bridge import metrics
+from core.metrics_server import start_metrics_server
 from kafka_bridge.registry import CONSUMERS
 from kafka_bridge.runner import ConsumerRunner
 from kafka_bridge.shutdown import stop_event_on_signals
@@ -20,13 +20,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help=f"one of: {', '.join(CONSUMERS)}")
         parser.add_argument(
-            "--metrics-port", type=int, default=int(os.environ.get("METRICS_PORT", "0")), help="Serve /metrics."
+            "--metrics-port",
+            type=int,
+            default=int(os.environ.get("METRICS_PORT", "0")),
+            help="Serve /metrics, /healthz and /readyz.",
         )
 
     def handle(self, *args: Any, name: str, metrics_port: int, **options: Any) -> None:
         definition = CONSUMERS.get(name)
         if definition is None:
             raise CommandError(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
-        metrics.serve(metrics_port)
+        start_metrics_server("consumer", port=metrics_port)
         tune_bulk_loop()  # a long-running loop: short full collections, rare young ones
         ConsumerRunner(definition, stop=stop_event_on_signals()).run()
