@@ -33,7 +33,8 @@ def test_admin_index_shows_our_site_and_app_names_not_djangos(make_user: Any) ->
 
     assert "<title>Tasks, events and the audit trail | Todo backend admin</title>" in text
     assert '<a href="/admin/">Todo backend administration</a>' in text
-    assert "Django administration" not in text and "Django site admin" not in text
+    assert "Django administration" not in text
+    assert "Django site admin" not in text
     for label, name in OUR_APPS.items():
         if any(admin.site.is_registered(model) for model in apps.get_app_config(label).get_models()):
             assert f'title="Models in the {name} application">{name}</a>' in text, name
