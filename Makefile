@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test test-faults lint format install services system-packages db migrate clean bench bench-quick
+.PHONY: dev test test-faults lint format install services system-packages kafka-jars db migrate clean bench bench-quick
 
 $(INSTALLED): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,14 +32,34 @@ migrate: db
 dev: migrate
 	@exec $(PY) scripts/dev.py
 
-## test: the whole suite against real PostgreSQL, Redis, RabbitMQ and the embedded Kafka broker.
-## In CI (CI=true) the fault suite may also restart this machine's RabbitMQ and Redis.
-test: install services system-packages
-	@$(if $(filter true 1,$(CI)),FAULTS_RESTART_SERVICES=1 )$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
+## test: the whole suite against real PostgreSQL, Redis, RabbitMQ and Kafka: on the embedded
+## Apache Kafka (classic groups), then the consumer runner's tests with KIP-848 groups, then the
+## Tansu lane (kafka_bridge's tests and `make dev`'s). With KAFKA_BOOTSTRAP_SERVERS set, the whole
+## suite runs once against that cluster instead. In CI (CI=true) the fault suite may also restart
+## this machine's RabbitMQ and Redis.
+PYTEST := $(if $(filter true 1,$(CI)),FAULTS_RESTART_SERVICES=1 )$(PY) -m pytest
+KIP848_TESTS := kafka_bridge/tests/test_runner.py kafka_bridge/tests/test_group_membership.py tests/faults/test_group_member_kill.py
+TANSU_TESTS := kafka_bridge tests/test_make_dev.py
 
-## test-faults: the fault, crash and hostile-input suite alone (tests/faults/README.md, ~4 min);
-## it restarts this machine's RabbitMQ and Redis (shared services) once each.
-test-faults: install services system-packages
+test: install services system-packages kafka-jars
+ifdef KAFKA_BOOTSTRAP_SERVERS
+	@$(PYTEST) --durations=20 $(PYTEST_ARGS)
+else
+	@echo "make test: lane 1 of 3, the whole suite on Apache Kafka"
+	@KAFKA_EMBEDDED_BROKER=apache $(PYTEST) --durations=20 $(PYTEST_ARGS)
+	@echo "make test: lane 2 of 3, the consumer runner with KIP-848 groups on Apache Kafka"
+	@KAFKA_EMBEDDED_BROKER=apache KAFKA_GROUP_PROTOCOL=consumer $(PYTEST) $(KIP848_TESTS) $(PYTEST_ARGS)
+	@echo "make test: lane 3 of 3, the embedded default (Tansu)"
+	@KAFKA_EMBEDDED_BROKER=tansu $(PYTEST) $(TANSU_TESTS) $(PYTEST_ARGS)
+endif
+
+## kafka-jars: resolve the embedded Apache Kafka's jars from Maven Central (once per machine).
+kafka-jars: install
+	@$(PY) -c "from kafka_bridge.brokers import apache; print('kafka-jars:', apache.ensure_jars())"
+
+## test-faults: the fault, crash and hostile-input suite alone (tests/faults/README.md), on Apache
+## Kafka; it restarts this machine's RabbitMQ and Redis (shared services) once each.
+test-faults: install services system-packages kafka-jars
 	@FAULTS_RESTART_SERVICES=1 $(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 ## bench: every benchmark scenario against its same-run baseline (< 15 min); bench-quick: the

@@ -17,34 +17,40 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class PublishedFilter(admin.SimpleListFilter):
-    title = "published"
-    parameter_name = "published"
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("yes", "Published"), ("no", "Pending")]
+        return [("pending", "Pending"), ("published", "Published"), ("rejected", "Rejected by Kafka")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(is_published=self.value() == "yes")
+        if self.value() == "pending":
+            return queryset.filter(is_pending=True)
+        if self.value() == "published":
+            return queryset.filter(is_pending=False, rejected_at__isnull=True)
+        if self.value() == "rejected":
+            return queryset.filter(rejected_at__isnull=False)
         return queryset
 
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "event_type", "topic", "key", "created_at", "published", "attempts", "last_error")
-    list_filter = ("topic", "event_type", PublishedFilter)
+    list_display = ("id", "event_type", "topic", "key", "created_at", "state", "attempts", "last_error")
+    list_filter = ("topic", "event_type", StateFilter)
     search_fields = ("=event_id", "=key")
     date_hierarchy = "created_at"
-    readonly_fields = [*(field.name for field in OutboxEvent._meta.fields), "published"]
+    readonly_fields = [*(field.name for field in OutboxEvent._meta.fields), "state"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         pending = OutboxPending.objects.filter(event=OuterRef("pk"))
-        return super().get_queryset(request).annotate(is_published=~Exists(pending))
+        return super().get_queryset(request).annotate(is_pending=Exists(pending))
 
-    @admin.display(boolean=True, ordering="is_published", description="published")
-    def published(self, obj: OutboxEvent) -> bool:
-        return obj.is_published  # type: ignore[attr-defined]
+    @admin.display(description="state")
+    def state(self, obj: OutboxEvent) -> str:
+        if obj.is_pending:  # type: ignore[attr-defined]
+            return "pending"
+        return "rejected" if obj.rejected_at else "published"
 
 
 @admin.register(ProcessedEvent)

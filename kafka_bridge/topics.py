@@ -1,4 +1,4 @@
-"""The Kafka topics (append-only enum) and their creation."""
+"""The Kafka topics (append-only enum), their configs, and their creation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import enum
 import logging
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 from django.conf import settings
 
 from kafka_bridge.config import client_config
@@ -30,8 +30,31 @@ def all_topic_names() -> list[str]:
     return [name for topic in Topic for name in (topic.value, topic.dlq)]
 
 
+# Room for the envelope, the other task fields and the headers around the escaped text.
+ENVELOPE_ALLOWANCE_BYTES = 64 * 1024
+
+
+def max_record_bytes() -> int:
+    """The largest record the outbox can hold. A task event carries the task's representation up
+    to three times (`data.task`, and a changed description's old and new values in
+    `data.changes`), each at most a request body at DATA_UPLOAD_MAX_MEMORY_SIZE, which JSON
+    escaping can triple (a 2-byte UTF-8 character is stored as a 6-byte `\\uXXXX`)."""
+    return 3 * 3 * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + ENVELOPE_ALLOWANCE_BYTES
+
+
+def topic_configs() -> dict[str, str]:
+    """The configs every topic (DLQs too) gets at creation, and `kafka_topics` keeps in step."""
+    return {
+        "retention.ms": str(settings.KAFKA_TOPIC_RETENTION_MS),
+        "cleanup.policy": settings.KAFKA_TOPIC_CLEANUP_POLICY,
+        "min.insync.replicas": str(settings.KAFKA_TOPIC_MIN_INSYNC_REPLICAS),
+        "max.message.bytes": str(max_record_bytes()),
+    }
+
+
 def ensure_topics(*, timeout: float = 15.0) -> dict[str, str]:
-    """Create every topic and its DLQ if missing. Returns {topic: "created" | "exists"}."""
+    """Create every topic and its DLQ if missing, with `topic_configs()`.
+    Returns {topic: "created" | "exists"}."""
     admin = AdminClient(client_config())
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
@@ -39,6 +62,7 @@ def ensure_topics(*, timeout: float = 15.0) -> dict[str, str]:
             name,
             num_partitions=settings.KAFKA_TOPIC_PARTITIONS,
             replication_factor=settings.KAFKA_TOPIC_REPLICATION_FACTOR,
+            config=topic_configs(),
         )
         for name in all_topic_names()
         if name not in existing
@@ -54,3 +78,41 @@ def ensure_topics(*, timeout: float = 15.0) -> dict[str, str]:
             result[name] = "created"
             logger.info("kafka topic created", extra={"topic": name})
     return result
+
+
+def topic_config_differences(names: list[str], *, timeout: float = 15.0) -> dict[str, dict[str, tuple[str, str]]]:
+    """{topic: {config: (current, wanted)}} for every config of `topic_configs()` that differs."""
+    admin = AdminClient(client_config())
+    wanted = topic_configs()
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+    differences: dict[str, dict[str, tuple[str, str]]] = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=timeout).items():
+        current = future.result(timeout=timeout)
+        differing = {
+            key: (current[key].value if key in current else "", value)
+            for key, value in wanted.items()
+            if key not in current or current[key].value != value
+        }
+        if differing:
+            differences[resource.name] = differing
+    return differences
+
+
+def update_topic_configs(differences: dict[str, dict[str, tuple[str, str]]], *, timeout: float = 15.0) -> None:
+    """Set the wanted values of `differences` (incrementally: other configs stay as they are)."""
+    if not differences:
+        return
+    admin = AdminClient(client_config())
+    resources = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            name,
+            incremental_configs=[
+                ConfigEntry(key, wanted, incremental_operation=AlterConfigOpType.SET)
+                for key, (_, wanted) in configs.items()
+            ],
+        )
+        for name, configs in differences.items()
+    ]
+    for future in admin.incremental_alter_configs(resources, request_timeout=timeout).values():
+        future.result(timeout=timeout)

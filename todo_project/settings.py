@@ -279,12 +279,29 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Kafka --------------------------------------------------------------------------------
-# Unset: `make dev` and the test harness start the embedded Tansu broker on this address.
+# Unset: `make dev` and the test harness start an embedded broker on this address:
+# KAFKA_EMBEDDED_BROKER `tansu` (in memory, `make dev`'s default) or `apache` (Apache Kafka, on
+# disk; the test suite's). https://kafka.apache.org/documentation/#configuration
 KAFKA_EMBEDDED_PORT = env.int("KAFKA_EMBEDDED_PORT", default=9092)
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="") or f"127.0.0.1:{KAFKA_EMBEDDED_PORT}"
 KAFKA_EMBEDDED = not env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
+KAFKA_EMBEDDED_BROKER = env.str("KAFKA_EMBEDDED_BROKER", default="tansu")
+if KAFKA_EMBEDDED_BROKER not in ("tansu", "apache"):
+    raise ImproperlyConfigured(f"KAFKA_EMBEDDED_BROKER must be tansu or apache, not {KAFKA_EMBEDDED_BROKER!r}")
+# Tansu's quirks (DESIGN.md section 11) are worked around only where this is on: by default
+# wherever the embedded Tansu runs; the test harness sets it for its children.
+KAFKA_TANSU_WORKAROUNDS = env.bool("KAFKA_TANSU_WORKAROUNDS", default=KAFKA_EMBEDDED and KAFKA_EMBEDDED_BROKER == "tansu")
+# librdkafka's group.protocol: `classic` or `consumer` (KIP-848, broker-side assignment).
+KAFKA_GROUP_PROTOCOL = env.str("KAFKA_GROUP_PROTOCOL", default="classic")
+if KAFKA_GROUP_PROTOCOL not in ("classic", "consumer"):
+    raise ImproperlyConfigured(f"KAFKA_GROUP_PROTOCOL must be classic or consumer, not {KAFKA_GROUP_PROTOCOL!r}")
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_TOPIC_REPLICATION_FACTOR = env.int("KAFKA_TOPIC_REPLICATION_FACTOR", default=1)
+# Topic configs `manage.py kafka_topics` sets (and corrects) on every topic, DLQs included.
+# https://kafka.apache.org/documentation/#topicconfigs
+KAFKA_TOPIC_RETENTION_MS = env.int("KAFKA_TOPIC_RETENTION_MS", default=7 * 24 * 3600 * 1000)
+KAFKA_TOPIC_CLEANUP_POLICY = env.str("KAFKA_TOPIC_CLEANUP_POLICY", default="delete")
+KAFKA_TOPIC_MIN_INSYNC_REPLICAS = env.int("KAFKA_TOPIC_MIN_INSYNC_REPLICAS", default=1)
 KAFKA_SECURITY_CONFIG = env.dict("KAFKA_CLIENT_CONFIG", default={})
 # Published outbox rows (by when they were written) and processed-event ids are pruned after
 # these ages (kafka_bridge).

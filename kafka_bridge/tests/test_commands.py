@@ -5,9 +5,12 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
 from django.core.management import CommandError, call_command
 
-from kafka_bridge.topics import all_topic_names
+from kafka_bridge.config import client_config
+from kafka_bridge.topics import all_topic_names, topic_configs
+from tests.fixtures import wait_until
 
 
 @pytest.mark.usefixtures("kafka_topics")
@@ -17,8 +20,37 @@ def test_kafka_topics_reports_every_topic_and_dlq_with_its_partitions() -> None:
     call_command("kafka_topics", stdout=out)
 
     lines = out.getvalue().splitlines()
-    assert [line.split(":")[0] for line in lines] == all_topic_names()
-    assert all(line.split(": ")[1].startswith("exists, 3 partitions") for line in lines)
+    topic_lines = [line for line in lines if not line.startswith("topic configs:")]
+    assert [line.split(":")[0] for line in topic_lines] == all_topic_names()
+    assert all(line.split(": ")[1].startswith("exists, 3 partitions") for line in topic_lines)
+
+
+def current_configs(name: str) -> dict[str, str]:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    admin = AdminClient(client_config())  # kept alive until the answer: its futures end with it
+    entries = admin.describe_configs([resource])[resource].result(timeout=15)
+    return {key: entries[key].value for key in topic_configs()}
+
+
+@pytest.mark.usefixtures("kafka_topics")
+def test_kafka_topics_sets_the_configured_topic_configs_where_a_topic_differs(settings) -> None:
+    """retention.ms, cleanup.policy, min.insync.replicas and max.message.bytes from settings, on
+    every topic and DLQ; a topic changed by hand is put back, and only what differs is touched."""
+    settings.KAFKA_TOPIC_RETENTION_MS = 3 * 24 * 3600 * 1000
+    out = StringIO()
+
+    call_command("kafka_topics", stdout=out)
+
+    # The broker applies an altered config moments after the controller accepts it.
+    wait_until(lambda: all(current_configs(name) == topic_configs() for name in all_topic_names()), timeout=15)
+    assert f"task-events: retention.ms 604800000 -> {settings.KAFKA_TOPIC_RETENTION_MS}" in out.getvalue()
+    assert int(topic_configs()["max.message.bytes"]) >= 9 * settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    settings.KAFKA_TOPIC_RETENTION_MS = 7 * 24 * 3600 * 1000  # the default again, for other tests
+    again = StringIO()
+    call_command("kafka_topics", stdout=again)
+    wait_until(lambda: all(current_configs(name)["retention.ms"] == "604800000" for name in all_topic_names()))
+    assert again.getvalue().count("-> 604800000") == len(all_topic_names())
 
 
 @pytest.mark.django_db
