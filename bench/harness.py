@@ -181,12 +181,13 @@ class Harness:
             connection.execute(statement)
 
     def _delete_queue(self) -> None:
-        # Relay wake-ups that no worker took would otherwise stay in RabbitMQ under our queue.
-        from todo_project.celery import app
+        # Relay wake-ups that no worker took would otherwise stay in RabbitMQ under our queues.
+        from todo_project.celery import app, worker_queues
 
         with app.connection_for_write() as connection:
             channel = connection.channel()
-            channel.queue_delete(self.queue)
+            for queue in worker_queues():
+                channel.queue_delete(queue)
 
     # --- child processes --------------------------------------------------------------------------
 
@@ -228,13 +229,16 @@ class Harness:
 
     def celery_worker(self) -> Child:
         """Takes the relay wake-ups that every committed write enqueues (as in production)."""
+        from todo_project.celery import worker_queues
+
         self.worker_count += 1
         node = f"bench-{self.run_id}-{self.worker_count}@%h"
         return self.start(
             f"celery-worker-{self.worker_count}",
             [
                 *(PYTHON, "-m", "celery", "-A", "todo_project", "worker", "--pool=threads", "-c", "2"),
-                *("-Q", self.queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", node),
+                *("-Q", ",".join(worker_queues()), "-n", node),
+                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
                 *("-l", "WARNING"),
             ],
         )

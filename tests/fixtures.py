@@ -20,6 +20,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from core.auth.tokens import issue_token
+from todo_project.celery import worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = Path(os.environ.get("TEST_LOG_DIR", f"/tmp/todo-test-{os.environ['TEST_RUN_ID']}"))
@@ -132,7 +133,7 @@ class ManagedProcesses:
                 "-c",
                 "4",
                 "-Q",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
+                ",".join(worker_queues()),
                 "--without-gossip",
                 "--without-mingle",
                 "-n",

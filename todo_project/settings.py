@@ -263,6 +263,13 @@ CACHES = {
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 CELERY_BROKER_URL = secret("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# User-facing jobs (e-mail sends) have a queue of their own, so they never wait behind a backlog
+# of housekeeping (periodic runs, relay wake-ups) in the default one. Named after the default
+# queue, which each test run and bench run sets to its own. A worker started without --queues
+# consumes every queue named here (todo_project/celery.py).
+CELERY_TASK_ROUTES = {
+    "notifications_app.tasks.send_notification_task": {"queue": f"{CELERY_TASK_DEFAULT_QUEUE}.email"},
+}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
