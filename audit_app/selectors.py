@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from audit_app.models import AuditLog
+from tasks_app.models import Task
+from tasks_app.selectors import search_queries
 
 NEWEST_FIRST = ("-occurred_at", "-id")
 OLDEST_FIRST = ("occurred_at", "id")
+# How many users (by name or e-mail) or tasks (by title words) one search term may stand for: the
+# audit query gets their ids as a list, and a bounded list keeps it a few index lookups.
+SEARCH_MATCH_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -67,3 +74,53 @@ def audit_log_before(queryset: QuerySet[AuditLog], *, occurred_at: datetime, id:
     The redundant `occurred_at <= position` gives PostgreSQL an index range bound and prunes
     newer partitions; the OR then drops the ties already seen."""
     return queryset.filter(Q(occurred_at__lte=occurred_at), Q(occurred_at__lt=occurred_at) | Q(id__lt=id))
+
+
+def audit_log_search(queryset: QuerySet[AuditLog], *, term: str) -> QuerySet[AuditLog]:
+    """`queryset` narrowed to the entries a reviewer's search term names.
+
+    A UUID is a task id or an event id. Anything else is a correlation id, a user id, a user's
+    username or e-mail (case-insensitive, exact), or words of a task's title (each a prefix, all
+    required; the SEARCH_MATCH_LIMIT most recently updated matching tasks). Names and titles are
+    resolved to ids on the user and task tables first, so every condition on the audit log is an
+    equality on a column with its own (column, occurred_at, id) index (migration 0001); deleted
+    users and tasks are found by their ids only.
+    """
+    term = term.strip()
+    if not term:
+        return queryset
+    try:
+        as_uuid = uuid.UUID(term)
+    except ValueError:
+        pass
+    else:
+        return queryset.filter(Q(task_id=as_uuid) | Q(event_id=as_uuid))
+    user_ids = [
+        str(pk)
+        for pk in get_user_model()
+        .objects.filter(Q(username__iexact=term) | Q(email__iexact=term))
+        .order_by("-pk")
+        .values_list("pk", flat=True)[:SEARCH_MATCH_LIMIT]
+    ]
+    condition = Q(correlation_id=term) | Q(user_id__in=[term, *user_ids])
+    queries = search_queries(term)
+    if queries is not None:
+        in_title = queries[1]
+        task_ids = list(
+            Task.objects.filter(search_vector=in_title)
+            .order_by("-updated_at")
+            .values_list("id", flat=True)[:SEARCH_MATCH_LIMIT]
+        )
+        if task_ids:
+            condition |= Q(task_id__in=task_ids)
+    return queryset.filter(condition)
+
+
+def audit_users_by_id(user_ids: Iterable[str]) -> dict[str, Any]:
+    """The users that entries' `user_id` strings name, by that string, in one query. A value
+    that is not a user's id (an invalid record's, a deleted user's) is not in the result."""
+    pks = {int(value) for value in user_ids if value.isascii() and value.isdigit() and len(value) < 19}
+    if not pks:
+        return {}
+    users = get_user_model().objects.filter(pk__in=pks).only("pk", "username", "email")
+    return {str(user.pk): user for user in users}

@@ -50,7 +50,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 
 class Chromium:
-    def __init__(self, managed: ManagedProcesses, profile: Path, *, width: int = 1280, height: int = 900) -> None:
+    def __init__(self, managed: ManagedProcesses, profile: Path, *, width: int = 1440, height: int = 900) -> None:
         self.process = managed.start(
             "chromium",
             [
@@ -117,9 +117,11 @@ class Chromium:
         return ""
 
     def wait_for(self, expression: str, timeout: float = 30.0, message: str = "") -> Any:
-        """Poll `expression` until truthy; errors while a page loads count as "not yet"."""
+        """Poll `expression` until truthy (an element counts as true); errors while a page loads
+        count as "not yet"."""
         guarded = (
-            f"(() => {{ try {{ return {{value: ({expression})}}; }} catch (e) {{ return {{error: String(e)}}; }} }})()"
+            f"(() => {{ try {{ const v = ({expression}); return {{value: v instanceof Node ? true : v}}; }} "
+            "catch (e) { return {error: String(e)}; } })()"
         )
         deadline = time.monotonic() + timeout
         while True:
