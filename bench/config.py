@@ -25,6 +25,9 @@ class Config:
     reminders: int
     reminder_window_seconds: float
     recurrences: int
+    audit_admin_rows: int  # audit rows generated for the admin's list and search timings
+    storm_seconds: float  # the reconnect storm: every socket's first attempt within this
+    storm_hold_seconds: float  # then held open through ping rounds
 
 
 FULL = Config(
@@ -45,6 +48,9 @@ FULL = Config(
     reminders=10_000,
     reminder_window_seconds=60,
     recurrences=500,
+    audit_admin_rows=1_000_000,
+    storm_seconds=10,
+    storm_hold_seconds=30,
 )
 
 QUICK = Config(
@@ -65,4 +71,7 @@ QUICK = Config(
     reminders=1_000,
     reminder_window_seconds=3,
     recurrences=40,
+    audit_admin_rows=20_000,
+    storm_seconds=2,
+    storm_hold_seconds=2,
 )

@@ -35,9 +35,15 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from core import gc_tuning
-from sync_app import layer_watch, protocol
+from sync_app import admission, layer_watch, loop_lag, protocol
 from sync_app.groups import user_group
-from sync_app.metrics import CONNECTIONS_CLOSED, FRAMES_SENT, OPEN_CONNECTIONS, REPLAYED_UPDATES
+from sync_app.metrics import (
+    CONNECTIONS_CLOSED,
+    FRAMES_SENT,
+    OPEN_CONNECTIONS,
+    PONG_DEADLINES_DEFERRED,
+    REPLAYED_UPDATES,
+)
 from sync_app.models import SyncUpdate
 from sync_app.selectors import sync_cursor_is_resumable, sync_position, sync_updates_after
 from sync_app.throttle import TokenBucket
@@ -46,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
 BARRIER_TIMEOUT_SECONDS = 10.0
+# Before a missed pong closes a socket: time for frames already on their way to be read, and for
+# the loop-lag probe (every `loop_lag.PROBE_SECONDS`) to have seen a late loop.
+PONG_SETTLE_SECONDS = 0.5
 
 
 # The connection's deadlines, as (attribute holding the loop time or None, method to run),
@@ -147,6 +156,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.layer_lost_at: float | None = None
         self.ping_at: float | None = None
         self.pong_at: float | None = None  # set by a ping, cleared by any client frame
+        self.awaiting_pong = False  # since `pinged_at`: no client frame read
+        self.pinged_at = 0.0
         self.nonce = ""
         self.user_id: int | None = self.scope.get("user_id")
         if self.user_id is None:  # the auth middleware refuses these already
@@ -156,6 +167,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         gc_tuning.socket_opened()  # this process holds sockets: keep full collections short
         OPEN_CONNECTIONS.inc()
+        loop_lag.hold()
         self.counted = True
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
@@ -184,6 +196,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if self.counted:
             self.counted = False
             OPEN_CONNECTIONS.dec()
+            loop_lag.release()
             gc_tuning.socket_closed()
 
     # --- channel-layer messages -----------------------------------------------------------
@@ -199,6 +212,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         for update in buffered:
             await self.deliver(update)
         await self.send_frame({"type": "ready", "cursor": str(self.last_sent), "replayed": replayed})
+        admission.settle()  # live: no longer an opening handshake
 
     async def sync_update(self, message: dict[str, Any]) -> None:
         if not self.live:
@@ -293,7 +307,9 @@ class SyncConsumer(AsyncWebsocketConsumer):
     # --- client frames ----------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        self.pong_at = None  # any frame shows the client is there (its timer finds nothing due)
+        # Any frame shows the client is there (the pong timer then finds nothing due).
+        self.pong_at = None
+        self.awaiting_pong = False
         if self.bucket is None:  # most connections never send a frame
             self.bucket = TokenBucket(rate=settings.SYNC_CLIENT_RATE, capacity=settings.SYNC_CLIENT_BURST)
         if not self.bucket.take():
@@ -371,7 +387,9 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
     async def ping(self) -> None:
         await self.send_frame({"type": "ping"})
-        if self.pong_at is None:
+        if not self.awaiting_pong:
+            self.awaiting_pong = True
+            self.pinged_at = asyncio.get_running_loop().time()
             self.schedule("pong_at", settings.SYNC_PONG_TIMEOUT_SECONDS)
         self.schedule("ping_at", settings.SYNC_PING_SECONDS)
 
@@ -382,7 +400,27 @@ class SyncConsumer(AsyncWebsocketConsumer):
     async def pong_missing(self) -> None:
         """The client answered no ping: the peer is gone (a half-open TCP connection) or does not
         speak the protocol. With no WebSocket-level keepalive (uvicorn's websockets-sansio sends
-        no pings), this is what frees such a socket."""
+        no pings), this is what frees such a socket.
+
+        Unless the server was late in reading: the SYNC_PONG_TIMEOUT_SECONDS count from the ping
+        or from the last moment this process's loop ran late (`loop_lag`), whichever is later,
+        and frames this socket already received are handled first. Under overload an answered
+        ping is never taken for a silent client."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(PONG_SETTLE_SECONDS)
+        async with self.handling:  # a frame read while a handler ran goes first (the lock is FIFO)
+            pass
+        if not self.awaiting_pong or self.closing:
+            return
+        now = loop.time()
+        restart = max(self.pinged_at, loop_lag.current().late_at)
+        if now - started > PONG_SETTLE_SECONDS + settings.SYNC_MAX_LOOP_LAG_SECONDS:
+            restart = now  # this socket's own handler (or the loop) kept us from reading
+        if restart + settings.SYNC_PONG_TIMEOUT_SECONDS > now:
+            PONG_DEADLINES_DEFERRED.inc()
+            self.schedule("pong_at", restart + settings.SYNC_PONG_TIMEOUT_SECONDS - now)
+            return
         await self.close_with(protocol.CLOSE_NO_PONG, "no pong")
 
     async def layer_unavailable(self) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from sync_app import protocol
+from sync_app import loop_lag, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,13 @@ class LayerWatch:
                 await asyncio.sleep(settings.SYNC_LAYER_CHECK_SECONDS)
                 if not self.watchers:
                     return  # all were told the layer was lost
+                sent_at = asyncio.get_running_loop().time()
                 if not await self.heartbeat_comes_back():
                     self.stop_reading()  # a new channel and reader for the next check
+                    if loop_lag.current().late_since(sent_at):
+                        # Our own loop was too late to read it: overload, not a lost layer.
+                        logger.warning("sync layer heartbeat late while this process lagged; checking again")
+                        continue
                     self.lost()
         finally:
             self.stop_reading()

@@ -12,3 +12,9 @@ BROADCASTS = Counter("sync_broadcasts_total", "Group sends of stored updates to 
 REJECTED_RECORDS = Counter(
     "sync_records_rejected_total", "task-updates records the sync consumer could never store (logged)", ["reason"]
 )
+HANDSHAKES_REFUSED = Counter(
+    "sync_handshakes_refused_total", "Handshakes refused (503) because this process was overloaded", ["reason"]
+)
+PONG_DEADLINES_DEFERRED = Counter(
+    "sync_pong_deadlines_deferred_total", "Pong deadlines moved on because the server itself was late in reading"
+)

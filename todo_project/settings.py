@@ -361,6 +361,12 @@ SYNC_LAYER_CHECK_SECONDS = env.float("SYNC_LAYER_CHECK_SECONDS", default=5.0)
 # Client frames: a token bucket of SYNC_CLIENT_BURST frames refilled at SYNC_CLIENT_RATE per second.
 SYNC_CLIENT_RATE = env.float("SYNC_CLIENT_RATE", default=5.0)
 SYNC_CLIENT_BURST = env.int("SYNC_CLIENT_BURST", default=20)
+# Overload (sync_app/admission.py): a process refuses new handshakes (503, Retry-After) while this
+# many are still opening, or while its event loop runs this late; a loop that late also holds the
+# pong deadline back (the server, not the client, was slow to read).
+SYNC_MAX_OPENING_HANDSHAKES = env.int("SYNC_MAX_OPENING_HANDSHAKES", default=64)
+SYNC_MAX_LOOP_LAG_SECONDS = env.float("SYNC_MAX_LOOP_LAG_SECONDS", default=0.5)
+SYNC_RETRY_AFTER_SECONDS = env.int("SYNC_RETRY_AFTER_SECONDS", default=5)
 
 # --- Security (production) ----------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/

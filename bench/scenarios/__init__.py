@@ -4,7 +4,7 @@ Listed in the order they run: consumers read their topics from the start, so the
 consumers must not wade through earlier scenarios' records run first, and audit (which counts
 everything on every topic) runs last."""
 
-from bench.scenarios import audit, recurrence, relay, reminders, rest, ws_latency, ws_scale
+from bench.scenarios import audit, audit_admin, recurrence, relay, reminders, rest, ws_latency, ws_scale, ws_storm
 
 ORDER = {
     "recurrence": recurrence,
@@ -12,6 +12,9 @@ ORDER = {
     "ws_latency": ws_latency,
     "rest": rest,
     "ws_scale": ws_scale,
+    "ws_storm": ws_storm,
     "relay": relay,
     "audit": audit,
+    # After audit ingest, whose count its million generated rows would swell.
+    "audit_admin": audit_admin,
 }

@@ -12,6 +12,9 @@
   var empty = document.getElementById("empty");
   var statusText = document.getElementById("sync-status");
 
+  var BACKOFF_BASE_MS = 1000;   // the first reconnect comes within a second
+  var BACKOFF_MAX_MS = 30000;
+
   var state = {
     cursor: config.cursor,   // last cursor applied; sent back as ?cursor= on reconnect
     tasks: new Map(),        // id -> task (open ones only)
@@ -160,8 +163,11 @@
         setStatus("signed-out", "signed out: reload the page after signing in");
         return;
       }
-      // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
-      var delay = Math.min(15000, 500 * Math.pow(2, state.attempts)) * (0.5 + Math.random() / 2);
+      // Exponential backoff with full jitter: after a restart or a 1011 close every tab of every
+      // user reconnects, and a uniform draw over the whole window spreads them out; a server
+      // that refused us (503, close 1013) is overloaded, so its window starts wider.
+      if (event.code === 1013) { state.attempts = Math.max(state.attempts, 2); }
+      var delay = Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * Math.pow(2, state.attempts));
       state.attempts += 1;
       setStatus("reconnecting", "reconnecting…");
       setTimeout(connect, delay);
