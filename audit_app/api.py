@@ -108,7 +108,9 @@ INVALID_FILTERS = OpenApiResponse(description="Invalid filters: the error shape 
 
 
 def _filtered(request: Request, *, newest_first: bool) -> QuerySet[AuditLog]:
-    serializer = AuditFilterSerializer(data=request.query_params)
+    # A plain dict, not the QueryDict: DRF skips an empty optional value of form data, and the
+    # schema allows none (`?action=` is a 400).
+    serializer = AuditFilterSerializer(data=request.query_params.dict())
     serializer.is_valid(raise_exception=True)
     return audit_log_list(actor=request.user, filters=serializer.filters(), newest_first=newest_first)
 

@@ -17,7 +17,8 @@ class MeApi(APIView):
             {
                 "id": serializers.IntegerField(help_text="user id, as in events' `userid`"),
                 "username": serializers.CharField(help_text="the token's `sub` claim"),
-                "email": serializers.EmailField(allow_blank=True),
+                # Not `format: email`: a user provisioned from a token without an `email` claim has "".
+                "email": serializers.CharField(allow_blank=True, help_text='e-mail address, or "" when unknown'),
                 "is_staff": serializers.BooleanField(),
             },
         ),

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -76,6 +77,12 @@ class NotificationListApi(ListAPIView):
 def notification_page(request: Request) -> dict[str, Any]:
     """One page of `GET /notifications/` for the request's user and query parameters (filter
     errors are REST's 400 field messages); REST and MCP answer with it."""
+    # django-filter ignores an empty value; the schema does not allow one, so neither do we.
+    blank = {
+        name: ["This field may not be blank."] for name in ("status", "task") if request.query_params.get(name) == ""
+    }
+    if blank:
+        raise ValidationError(blank)
     filterset = NotificationFilter(data=request.query_params, queryset=notification_list(user=request.user))
     if not filterset.is_valid():
         raise translate_validation(filterset.errors)

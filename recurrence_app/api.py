@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from recurrence_app.occurrences import MAX_PREVIEW
 from recurrence_app.rules import describe_rule
 from recurrence_app.selectors import recurrence_preview, task_upcoming_occurrences
 from recurrence_app.serializers import (
@@ -15,10 +16,9 @@ from recurrence_app.serializers import (
     PreviewInputSerializer,
     PreviewOutputSerializer,
 )
+from tasks_app import docs
 from tasks_app.representations import isoformat
 from tasks_app.selectors import task_get
-
-_ERROR = OpenApiResponse(description='Validation error: `{"error": {"code", "message", "fields", "request_id"}}`.')
 
 
 class RecurrencePreviewApi(APIView):
@@ -29,7 +29,7 @@ class RecurrencePreviewApi(APIView):
         description="Expands the rule in `timezone` on local wall-clock time (DST-safe) from `due_at`, the "
         "first occurrence. Invalid rules get a message naming the wrong part in `fields.recurrence_rule`.",
         request=PreviewInputSerializer,
-        responses={200: PreviewOutputSerializer, 400: _ERROR},
+        responses={200: PreviewOutputSerializer, **docs.errors(400, 401)},
         examples=[
             OpenApiExample(
                 "every other week",
@@ -71,12 +71,16 @@ class TaskOccurrencesApi(APIView):
         description="The next `count` due times of the task's series after this task (each assumed completed "
         "when due). Another user's task is a 404.",
         parameters=[
-            OpenApiParameter("count", int, description="How many (1-100, default 10)."),
+            OpenApiParameter(
+                "count",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PREVIEW},
+                description="How many (1-100, default 10).",
+            ),
         ],
-        responses={200: OccurrencesOutputSerializer, 400: _ERROR, 404: OpenApiResponse(description="No such task.")},
+        responses={200: OccurrencesOutputSerializer, **docs.errors(400, 401, 404)},
     )
     def get(self, request: Request, task_id: str) -> Response:
-        query = OccurrencesQuerySerializer(data=request.query_params)
+        query = OccurrencesQuerySerializer(data=request.query_params.dict())  # `?count=` is a 400, not 10
         query.is_valid(raise_exception=True)
         task = task_get(user=request.user, task_id=task_id)
         moments = task_upcoming_occurrences(task=task, count=query.validated_data["count"])

@@ -48,19 +48,21 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,12})"?\s*$')
+_IF_MATCH = re.compile(docs.IF_MATCH_PATTERN)
+_VERSION = re.compile(r"[0-9]{1,12}")
 
 
 def expected_version(request: Request, task: Task) -> int | None:
     """The version If-Match asks for (None without the header or with `*`). A list of ETags
-    matches if any matches; an unparsable one matches nothing (so the answer is 412)."""
+    matches if any matches. A header of another form is a 400 (the documented pattern)."""
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return None
-    versions = []
-    for part in header.split(","):
-        match = _ETAG.match(part)
-        versions.append(int(match.group(1)) if match else -1)
+    if not _IF_MATCH.fullmatch(header):
+        raise exceptions.ValidationError({"If-Match": ['If-Match must be * or the ETag you read, such as "3".']})
+    if header.strip() == "*":
+        return None
+    versions = [int(version) for version in _VERSION.findall(header)]
     return task.version if task.version in versions else versions[0]
 
 
@@ -215,7 +217,7 @@ class TaskDetailApi(TaskApiView):
         description="Deletes the task and cancels its pending reminders. `If-Match` guards against deleting a "
         "version you have not seen (412).",
         parameters=[docs.TASK_ID, docs.IF_MATCH],
-        responses={204: OpenApiResponse(description="Deleted."), **docs.errors(401, 404, 412)},
+        responses={204: OpenApiResponse(description="Deleted."), **docs.errors(400, 401, 404, 412)},
     )
     def delete(self, request: Request, task_id: str) -> Response:
         task = selectors.task_get(user=request.user, task_id=task_id)
@@ -224,8 +226,9 @@ class TaskDetailApi(TaskApiView):
 
     def _update(self, request: Request, task_id: str, *, partial: bool) -> Response:
         task = selectors.task_get(user=request.user, task_id=task_id)
+        data = request.data  # parsed first: a body that is not JSON is a 400 whatever If-Match says
         version = expected_version(request, task)
-        return task_response(task_update_from_input(task=task, data=request.data, partial=partial, version=version))
+        return task_response(task_update_from_input(task=task, data=data, partial=partial, version=version))
 
 
 class TaskCompleteApi(TaskApiView):
@@ -266,7 +269,7 @@ class TagListApi(TaskApiView):
         description="Tags in use on the caller's tasks, by name, with how many tasks (and open tasks) carry each. "
         "Filter tasks by tag with `GET /api/v1/tasks/?tag=<name>`.",
         parameters=[docs.LIMIT, docs.OFFSET],
-        responses={200: docs.ok("One page of tags.", docs.TagPageSerializer), **docs.errors(401)},
+        responses={200: docs.ok("One page of tags.", docs.TagPageSerializer), **docs.errors(400, 401)},
     )
     def get(self, request: Request) -> Response:
         return Response(tag_list_page(request))

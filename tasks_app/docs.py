@@ -199,15 +199,18 @@ TagPageSerializer = _page("TagPage", TagOutputSerializer)
 
 # --- Parameters -------------------------------------------------------------------------------
 
+_ETAG = r'\s*(W/)?"?[0-9]{1,12}"?\s*'
+IF_MATCH_PATTERN = rf"^(\s*\*\s*|{_ETAG}(,{_ETAG})*)$"
+
 LIMIT = OpenApiParameter(
     "limit",
-    OpenApiTypes.INT,
+    {"type": "integer", "minimum": 1},
     description="Page size: default 50, at most 200 (larger values are capped).",
     examples=[OpenApiExample("Twenty", value=20)],
 )
 OFFSET = OpenApiParameter(
     "offset",
-    OpenApiTypes.INT,
+    {"type": "integer", "minimum": 0},
     description="Rows to skip (0 = first page). Use `next` from the response to page on.",
     examples=[OpenApiExample("Second page of 20", value=20)],
 )
@@ -281,7 +284,8 @@ LIST_PARAMETERS = [
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    # tasks_app/idempotency.py: 1 to 255 printable ASCII characters.
+    {"type": "string", "pattern": "^[ -~]{1,255}$"},
     OpenApiParameter.HEADER,
     description="Optional, recommended for retries: a unique string (a UUID) per intended creation. Repeating the "
     "request with the same key and body returns the first response (header `Idempotent-Replayed: true`) instead of "
@@ -298,7 +302,8 @@ TASK_ID = OpenApiParameter(
 )
 IF_MATCH = OpenApiParameter(
     "If-Match",
-    OpenApiTypes.STR,
+    # tasks_app/api.py `expected_version`: `*`, or a list of ETags (`"3"`, `W/"3"` or `3`).
+    {"type": "string", "pattern": IF_MATCH_PATTERN},
     OpenApiParameter.HEADER,
     description='Optional: the ETag (`"<version>"`) of the task as you last read it. If the task changed since, '
     "the request is refused with 412 instead of overwriting that change.",

@@ -208,8 +208,18 @@ def test_if_match_star_and_lists_of_etags(api_client):
     assert api_client.patch(detail(task["id"]), {"title": "a"}, format="json", HTTP_IF_MATCH="*").status_code == 200
     listed = api_client.patch(detail(task["id"]), {"title": "b"}, format="json", HTTP_IF_MATCH='"1", "2"')
     assert listed.status_code == 200
+    # Not an ETag at all: a malformed request (the schema's pattern), not a failed precondition.
     garbage = api_client.patch(detail(task["id"]), {"title": "c"}, format="json", HTTP_IF_MATCH="nonsense")
-    assert garbage.status_code == 412
+    assert garbage.status_code == 400
+    assert list(garbage.json()["error"]["fields"]) == ["If-Match"]
+    stale = api_client.patch(detail(task["id"]), {"title": "c"}, format="json", HTTP_IF_MATCH='"1"')
+    assert stale.status_code == 412
+
+
+def test_a_put_whose_body_is_not_json_is_400_even_with_a_stale_if_match(api_client):
+    task = create(api_client)
+    response = api_client.put(detail(task["id"]), "{not json", content_type="application/json", HTTP_IF_MATCH='"9"')
+    assert response.status_code == 400
 
 
 def test_replacing_reminders_keeps_unchanged_ones_and_cancels_the_rest(api_client):
