@@ -9,7 +9,8 @@ from rest_framework import serializers
 from recurrence_app.models import RecurrenceMode
 from recurrence_app.occurrences import MAX_PREVIEW
 from recurrence_app.rules import MAX_RULE_LENGTH, RuleError, validate_rule
-from tasks_app.serializers import LocalDateTimeField, localize
+from tasks_app.schema import DocumentedSerializer
+from tasks_app.serializers import LocalDateTimeField, StrictFieldsMixin, localize
 from tasks_app.validation import InvalidInput, validate_timezone
 
 DEFAULT_COUNT = 10
@@ -30,7 +31,7 @@ def _count_field(help_text: str) -> serializers.IntegerField:
     )
 
 
-class PreviewInputSerializer(serializers.Serializer):
+class PreviewInputSerializer(StrictFieldsMixin, DocumentedSerializer):
     recurrence_rule = serializers.CharField(
         max_length=MAX_RULE_LENGTH,
         trim_whitespace=True,
@@ -51,6 +52,10 @@ class PreviewInputSerializer(serializers.Serializer):
         help_text="schedule (default): on the rule's dates. completion: the rule restarts when a task is "
         "completed; the preview assumes each is completed when due.",
     )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        self.validate_keys(data)
+        return super().to_internal_value(data)
 
     def validate_timezone(self, value: str) -> str:
         try:

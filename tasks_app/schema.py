@@ -13,6 +13,9 @@ from rest_framework import serializers
 
 class DocumentedSerializer(serializers.Serializer):
     field_examples: ClassVar[dict[str, Any]] = {}
+    # True where `to_internal_value` refuses keys it does not know: the schema then says
+    # `additionalProperties: false`, so it describes exactly what is accepted.
+    rejects_unknown_keys: ClassVar[bool] = False
 
 
 class DocumentedSerializerExtension(OpenApiSerializerExtension):
@@ -21,6 +24,8 @@ class DocumentedSerializerExtension(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         schema = auto_schema._map_basic_serializer(self.target, direction)
+        if direction == "request" and getattr(self.target, "rejects_unknown_keys", False):
+            schema["additionalProperties"] = False  # the serializer refuses them with a 400
         examples = self.target.field_examples
         for name, spec in schema.get("properties", {}).items():
             if name in examples:

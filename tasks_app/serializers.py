@@ -77,6 +77,8 @@ class StrictFieldsMixin:
     """Unknown and read-only keys are errors, not silently ignored, so a caller learns at once
     that a change did not happen."""
 
+    rejects_unknown_keys = True
+
     def validate_keys(self, data: Any) -> None:
         if not isinstance(data, dict):
             return
@@ -92,7 +94,7 @@ class StrictFieldsMixin:
             raise serializers.ValidationError(errors)
 
 
-class ReminderInputSerializer(DocumentedSerializer):
+class ReminderInputSerializer(StrictFieldsMixin, DocumentedSerializer):
     field_examples = {"remind_at": "2026-12-01T08:30:00+01:00", "offset_minutes": 30}
 
     remind_at = LocalDateTimeField(
@@ -114,6 +116,10 @@ class ReminderInputSerializer(DocumentedSerializer):
             "invalid": MESSAGES["reminder_offset_range"],
         },
     )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        self.validate_keys(data)
+        return super().to_internal_value(data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if (attrs.get("remind_at") is None) == (attrs.get("offset_minutes") is None):

@@ -60,3 +60,21 @@ def test_me_without_an_email_matches_its_schema(client, make_user):
     assert bearer_client(user).get("/api/v1/me/").json()["email"] == ""
     schema = client.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]["Me"]
     assert "format" not in schema["properties"]["email"]
+
+
+def test_unknown_body_keys_are_refused_where_the_schema_says_additional_properties_false(api_client, client):
+    schemas = client.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    for name in ("TaskInputRequest", "PatchedTaskInputRequest", "ReminderInputRequest", "PreviewInputRequest"):
+        assert schemas[name]["additionalProperties"] is False, name
+    reminder = api_client.post(
+        "/api/v1/tasks/", {"title": "t", "reminders": [{"remind_at": "2099-01-01T00:00:00Z", "x": 1}]}, format="json"
+    )
+    assert reminder.status_code == 400
+    assert reminder.json()["error"]["fields"] == {"reminders": [{"x": ["Unknown field."]}]}
+    preview = api_client.post(
+        "/api/v1/recurrence/preview/",
+        {"recurrence_rule": "daily", "due_at": "2026-12-01T09:00:00Z", "colour": "red"},
+        format="json",
+    )
+    assert preview.status_code == 400
+    assert preview.json()["error"]["fields"] == {"colour": ["Unknown field."]}
