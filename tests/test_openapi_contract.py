@@ -1,0 +1,81 @@
+"""The OpenAPI document says exactly what the server does: schemathesis with every check and
+every phase (examples, coverage, fuzzing, stateful) against a real uvicorn finds nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.auth.tokens import issue_token
+from sync_app.tests.e2e import Stack
+from tasks_app.services import task_create
+from tests.fixtures import LOG_DIR, subprocess_env
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+
+
+@pytest.fixture(scope="module")
+def web(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
+    with django_db_blocker.unblock():
+        # Rate limits off: thousands of requests in a few minutes are the point here.
+        env = subprocess_env(API_THROTTLE_USER_RATE="", API_THROTTLE_ANON_RATE="")
+    stack = Stack(env)
+    try:
+        stack.start_web()
+        yield stack
+    finally:
+        stack.managed.stop_all()
+
+
+# ~6.5 min on 2 shared cores (12,500 cases), over the suite's default 300 s.
+@pytest.mark.timeout(900)
+# Not yet: what remains is listed in issue 23's closing note (query-parameter patterns, time zone
+# enum, reminders oneOf, unknown query parameters, non-UUID ids answered with Django's HTML 404,
+# the session cookie scheme, and 409/412/422 answers to well-formed requests). Remove when green.
+@pytest.mark.xfail(strict=True, reason="the OpenAPI document does not yet say exactly what the server does")
+def test_schemathesis_with_every_check_and_every_phase_finds_no_failure(web, make_user):
+    user = make_user("contract")
+    for index in range(2):  # something to read, update and delete besides what the stateful phase creates
+        task_create(owner=user, title=f"seed {index}")
+    token = issue_token(subject=user.username, email=user.email)
+    report = LOG_DIR / "schemathesis"
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            str(SCHEMATHESIS),
+            "run",
+            f"{web.base}/api/schema/?format=json",
+            "--checks",
+            "all",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--mode",
+            "all",
+            "--max-examples",
+            "30",
+            "--seed",
+            "23",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    print(f"schemathesis: {elapsed:.0f} s")
+    assert result.returncode == 0, result.stdout[-30000:]
