@@ -73,7 +73,7 @@ def test_schemathesis_with_every_check_and_every_phase_finds_no_failure(web, mak
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=840,
         check=False,
     )
     elapsed = time.monotonic() - started
