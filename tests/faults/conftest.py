@@ -26,9 +26,9 @@ def figures(request: pytest.FixtureRequest) -> Iterator[Figures]:
 
 @pytest.fixture
 def private_broker(settings: Any) -> Iterator[Broker]:
-    """A Tansu broker for this test only, with every topic created. This process and every child
-    started with `subprocess_env()` inside the test talk to it (the settings override is what
-    `subprocess_env` and `client_config` read)."""
+    """A broker for this test only (the run's kind), with every topic created. This process and
+    every child started with `subprocess_env()` inside the test talk to it (the settings override
+    is what `subprocess_env` and `client_config` read)."""
     broker = Broker()
     broker.start()
     producer.close()  # the process-wide producer knows the run's broker only
@@ -38,7 +38,7 @@ def private_broker(settings: Any) -> Iterator[Broker]:
         yield broker
     finally:
         producer.close(timeout=1)
-        broker.stop()
+        broker.remove()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

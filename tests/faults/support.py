@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -50,25 +51,43 @@ class Figures:
 
 
 class Broker:
-    """A Tansu broker of one test, on its own port: stopping it disturbs nobody else. It is in
-    memory, so `restart()` brings back an EMPTY broker on the same address (DESIGN.md section 10)."""
+    """A broker of one test, of the run's kind (KAFKA_EMBEDDED_BROKER), on its own port and with
+    its own data folder: stopping or killing it disturbs nobody else. An Apache Kafka comes back
+    from `stop()`/`kill()` and `start()` with its data; a Tansu one comes back EMPTY (DESIGN.md
+    section 11)."""
 
     def __init__(self) -> None:
         self.port = embedded.free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.data_dir = LOG_DIR / f"kafka-faults-{self.port}"
+        self.broker = embedded.EmbeddedBroker(
+            embedded.broker_from_environment(),
+            self.port,
+            data_dir=self.data_dir,
+            log_path=LOG_DIR / f"kafka-faults-{self.port}.log",
+        )
+
+    @property
+    def durable(self) -> bool:
+        return self.broker.kind == "apache"
 
     def start(self) -> None:
-        self.process = embedded.start(self.port, log_path=LOG_DIR / f"tansu-faults-{self.port}.log")
+        self.broker.start()
 
     def stop(self) -> None:
-        if self.process is not None:
-            embedded.stop(self.process)
-            self.process = None
+        self.broker.stop()
+
+    def kill(self) -> None:
+        """SIGKILL: no controlled shutdown, the data folder as a crash leaves it."""
+        self.broker.kill()
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def remove(self) -> None:
+        self.broker.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def log_text(process: Any) -> str:

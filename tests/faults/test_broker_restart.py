@@ -1,12 +1,13 @@
 """The Kafka broker stopped and restarted while the API takes writes.
 
-The broker is this test's own Tansu (the run's broker serves every other test). Tansu keeps
-everything in memory, so a restart is an EMPTY broker: the topics are created again by
-`manage.py kafka_topics` (what `make dev`, the Helm hook and the compose file run after starting
-a broker), and records it had acknowledged die with it. A durable Kafka keeps those; to compare
-like with like, the relay is frozen (SIGSTOP) just before the stop until the audit consumer has
-read everything the broker holds, then thawed while the broker is gone: the relay meets the
-outage with rows in hand, the API keeps writing, and the outbox holds the backlog.
+The broker is this test's own (the run's kind; the run's broker serves every other test). Tansu
+keeps everything in memory, so there a restart is an EMPTY broker: the topics are created again
+by `manage.py kafka_topics` (what `make dev`, the Helm hook and the compose file run after starting
+a broker), and records it had acknowledged die with it. To compare like with like on either
+broker, the relay is frozen (SIGSTOP) just before the stop until the audit consumer has read
+everything the broker holds, then thawed while the broker is gone: the relay meets the outage with
+rows in hand, the API keeps writing, and the outbox holds the backlog. A durable broker's SIGKILL
+mid-flow, with all four consumers, is test_durable_broker.py.
 """
 
 from __future__ import annotations
