@@ -7,8 +7,8 @@ them). JSON responses rather than SSE streams: every tool answers at once.
 
 Around the SDK, in order: the CORS policy of the REST API (`CORS_ALLOWED_ORIGINS`, preflight
 answered before authentication), the correlation id (X-Request-ID), the Host check of
-ALLOWED_HOSTS (against DNS rebinding), bearer authentication (401 with WWW-Authenticate), POST
-only (405). Per-user rate limiting (DESIGN.md section 4) belongs right after authentication.
+ALLOWED_HOSTS (against DNS rebinding), bearer authentication (401 with WWW-Authenticate), the
+REST API's per-user rate limit (429 with Retry-After, DESIGN.md section 4), POST only (405).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -26,6 +27,7 @@ from starlette.middleware.cors import CORSMiddleware
 from core.correlation import HEADER as REQUEST_ID_HEADER
 from core.correlation import clean_incoming, correlation_scope
 from core.errors import error_body
+from core.throttling import throttle_wait, throttled_response
 from mcp_app.auth import Refusal, authenticate, challenge
 from mcp_app.context import Caller, current_caller
 from mcp_app.server import build_server
@@ -42,7 +44,7 @@ def mount(django_app: ASGIApp, server: Server | None = None) -> ASGIApp:
         allow_origins=settings.CORS_ALLOWED_ORIGINS,
         allow_methods=["POST"],
         allow_headers=["authorization", "content-type", "mcp-protocol-version", "mcp-session-id", "x-request-id"],
-        expose_headers=["mcp-session-id", "www-authenticate", "x-request-id"],
+        expose_headers=["mcp-session-id", "retry-after", "www-authenticate", "x-request-id"],
         max_age=600,
     )
 
@@ -87,6 +89,10 @@ class McpEndpoint:
         if isinstance(user, Refusal):
             await _answer(send, 401, user.body, {"www-authenticate": challenge(user, base_url=base_url)})
             return
+        wait = await sync_to_async(throttle_wait, thread_sensitive=False)(_throttle_request(scope, user))
+        if wait is not None:
+            await _send_response(send, throttled_response(wait))
+            return
         if scope["method"] != "POST":
             # Stateless: no server-to-client stream to GET and no session to DELETE.
             message = "Send MCP messages with POST; this server keeps no sessions or streams."
@@ -106,6 +112,15 @@ class McpEndpoint:
             current_caller.reset(token)
 
 
+def _throttle_request(scope: Scope, user: Any) -> HttpRequest:
+    """What the REST throttles read: the user, and the client address for anonymous scopes."""
+    request = HttpRequest()
+    request.user = user
+    client = scope.get("client")
+    request.META["REMOTE_ADDR"] = client[0] if client else ""
+    return request
+
+
 def _with_request_id(send: Any, correlation_id: str) -> Any:
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -116,6 +131,13 @@ def _with_request_id(send: Any, correlation_id: str) -> Any:
         await send(message)
 
     return wrapped
+
+
+async def _send_response(send: Any, response: HttpResponse) -> None:
+    raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    raw_headers.append((b"content-length", str(len(response.content)).encode()))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": response.content})
 
 
 async def _answer(send: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
