@@ -66,23 +66,28 @@ def effects_of(ids: set[str]) -> Counter[str]:
 
 
 class Stream(threading.Thread):
-    """Produces EVENTS task events at RATE_PER_SECOND, each key its own task; keeps the ids."""
+    """Produces EVENTS task events at RATE_PER_SECOND, each key its own task; `sent` holds the
+    ids the broker acknowledged, `failed` those it did not."""
 
     def __init__(self, topic: str) -> None:
         super().__init__(name="event-stream")
         self.topic = topic
-        self.sent: list[tuple[float, str]] = []
+        self.sent: list[str] = []
+        self.failed: list[str] = []
 
     def run(self) -> None:
         producer = Producer(client_config(**{"enable.idempotence": True, "linger.ms": 1}))
         started = time.monotonic()
         for n in range(EVENTS):
             event = task_event(task_representation(title=f"stream {n}"))
-            producer.produce(self.topic, key=event.subject, value=event.to_json())
+
+            def report(error: object, _message: object, event_id: str = event.id) -> None:
+                (self.failed if error else self.sent).append(event_id)
+
+            producer.produce(self.topic, key=event.subject, value=event.to_json(), on_delivery=report)
             producer.poll(0)
-            self.sent.append((time.time(), event.id))
             time.sleep(max(0.0, started + (n + 1) / RATE_PER_SECOND - time.monotonic()))
-        assert producer.flush(30) == 0
+        producer.flush(120)
 
 
 def test_a_member_sigkilled_mid_stream_has_its_partitions_taken_over_and_nothing_is_lost(
@@ -104,13 +109,15 @@ def test_a_member_sigkilled_mid_stream_has_its_partitions_taken_over_and_nothing
     stream.start()
     wait_until(lambda: len(stream.sent) >= EVENTS // 3, timeout=30, message="the stream under way")
     victims_partitions = held(victim.log_path)
-    processed_before_kill = sum(effects_of({event_id for _, event_id in stream.sent}).values())
+    processed_before_kill = sum(effects_of(set(stream.sent)).values())
     processes.kill(victim, signal.SIGKILL)
     killed_at = time.time()
     sent_at_kill = len(stream.sent)
     stream.join()
 
-    sent = {event_id for _, event_id in stream.sent}
+    sent = set(stream.sent)
+    assert not stream.failed
+    assert len(sent) == EVENTS
     wait_until(lambda: set(effects_of(sent)) == sent, timeout=90, interval=0.5, message="every record's effect")
     time.sleep(1)  # room for a late duplicate to show
     effects = effects_of(sent)
