@@ -45,6 +45,10 @@ BROKER_SETTINGS: dict[str, str] = {
     "transaction.state.log.min.isr": "1",
     "share.coordinator.state.topic.replication.factor": "1",
     "share.coordinator.state.topic.min.isr": "1",
+    # Topics are created by `manage.py kafka_topics` (and the runner), with their configs, never
+    # by a client that happens to name one.
+    "auto.create.topics.enable": "false",
+    "num.partitions": "3",
     # A group's first member is assigned at once, not after 3 s.
     "group.initial.rebalance.delay.ms": "0",
     # KIP-848 groups fail a dead member over as fast as classic ones with the runner's 6 s

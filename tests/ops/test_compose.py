@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kafka_bridge.brokers import apache
 from tests.ops.chart import production_consumers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,16 @@ def test_kafka_runs_in_kraft_mode_without_zookeeper(compose: dict[str, Any]) -> 
     assert "zookeeper" not in compose["services"]
     # Topics come from the set-up service only.
     assert str(kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
+
+
+def test_kafka_is_the_tests_apache_kafka_with_the_same_broker_settings(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    assert kafka["image"] == f"apache/kafka:{apache.version()}"
+    environment = {name: str(value) for name, value in kafka["environment"].items()}
+    wanted = {"KAFKA_" + name.upper().replace(".", "_"): value for name, value in apache.BROKER_SETTINGS.items()}
+    assert {name: environment.get(name) for name in wanted} == wanted
+    # The data folder is the volume's, so the broker's data outlives its container.
+    assert f"kafka-data:{environment['KAFKA_LOG_DIRS']}:rw" in kafka["volumes"]
 
 
 def test_roles_start_only_after_set_up_succeeded_and_their_dependencies_are_healthy(compose: dict[str, Any]) -> None:

@@ -285,6 +285,7 @@ def test_alerts_cover_consumer_lag_outbox_age_dead_letters_reminders_and_notific
     assert re.search(r"kafka_consumer_lag_messages\{.*\}\)\) > 1000$", rules["TodoConsumerLagHigh"]["expr"])
     assert rules["TodoConsumerLagOld"]["expr"].endswith("> 300")
     assert "outbox_oldest_age_seconds" in rules["TodoOutboxBacklogOld"]["expr"]
+    assert "increase(outbox_events_rejected_total" in rules["TodoOutboxRowsRejected"]["expr"]
     assert "increase(kafka_records_dead_lettered_total" in rules["TodoDeadLetterGrowth"]["expr"]
     assert "reminder_fire_lag_seconds_bucket" in rules["TodoReminderFireLag"]["expr"]
     assert (
