@@ -32,7 +32,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from audit_app.models import AuditLog
-from audit_app.selectors import audit_log_search, audit_users_by_id
+from audit_app.selectors import NEWEST_FIRST, audit_log_search, audit_users_by_id
 from kafka_bridge.schemas import EVENT_TYPES
 from kafka_bridge.topics import all_topic_names
 
@@ -184,7 +184,7 @@ class AuditLogAdmin(admin.ModelAdmin):
     search_help_text = "A username or e-mail, words of a task's title, or an event, task, correlation or user id."
     # Only makes the admin show the search box: `get_search_results` does the search.
     search_fields = ("user_id", "correlation_id")
-    ordering = ("-occurred_at", "-id")
+    ordering = NEWEST_FIRST
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     # Facet counts would add a COUNT per filter choice over every matching row to each page view.

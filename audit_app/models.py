@@ -43,6 +43,10 @@ class AuditLog(models.Model):
     # NULL, not "": the partial index skips events without one.
     correlation_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     occurred_at = models.DateTimeField()
+    # The envelope's CloudEvents `sequence` as a number: the order in which the outbox wrote the
+    # events, which orders those of one instant (one change's events share their millisecond).
+    # 0 for a record that carried none (not an event, or written before events had one).
+    sequence = models.BigIntegerField(default=0)
     received_at = models.DateTimeField()
     envelope = models.JSONField(null=True, blank=True)
     # Kafka headers, kept for DLQ records and for records that are not events (NULL otherwise).
@@ -53,7 +57,7 @@ class AuditLog(models.Model):
     class Meta:
         managed = False
         db_table = "audit_log"
-        ordering = ("-occurred_at", "-id")
+        ordering = ("-occurred_at", "-sequence", "-id")
         verbose_name = "audit log entry"
         verbose_name_plural = "audit log"
 

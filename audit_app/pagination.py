@@ -1,9 +1,9 @@
 """Keyset ("cursor") pagination of the audit log, newest first.
 
-The cursor is an opaque token holding the (occurred_at, id) of the last entry of the page, so
-each page is an index range scan however deep the client pages, and entries arriving meanwhile
-never shift or repeat rows (unlike offsets). Only a `next` link is given: audit trails are read
-from the newest entry backwards.
+The cursor is an opaque token holding the (occurred_at, sequence, id) of the last entry of the
+page (the list's order, audit_app/selectors.py), so each page is an index range scan however
+deep the client pages, and entries arriving meanwhile never shift or repeat rows (unlike
+offsets). Only a `next` link is given: audit trails are read from the newest entry backwards.
 """
 
 from __future__ import annotations
@@ -26,21 +26,25 @@ from audit_app.selectors import audit_log_before
 
 
 def encode_cursor(entry: AuditLog) -> str:
-    position = json.dumps([entry.occurred_at.isoformat(), entry.id], separators=(",", ":"))
+    position = json.dumps([entry.occurred_at.isoformat(), entry.sequence, entry.id], separators=(",", ":"))
     return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> tuple[datetime, int]:
+def _is_bigint(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def decode_cursor(token: str) -> tuple[datetime, int, int]:
     """The position in `token`; ValueError if it is not one of ours."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        occurred_at, entry_id = json.loads(raw)
+        occurred_at, sequence, entry_id = json.loads(raw)
         moment = datetime.fromisoformat(occurred_at)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
         raise ValueError("invalid cursor") from exc
-    if moment.tzinfo is None or not isinstance(entry_id, int) or isinstance(entry_id, bool):
+    if moment.tzinfo is None or not _is_bigint(sequence) or not _is_bigint(entry_id):
         raise ValueError("invalid cursor")
-    return moment, entry_id
+    return moment, sequence, entry_id
 
 
 class AuditCursorPagination(BasePagination):
@@ -66,10 +70,10 @@ class AuditCursorPagination(BasePagination):
         token = request.query_params.get(self.cursor_query_param)
         if token:
             try:
-                occurred_at, entry_id = decode_cursor(token)
+                occurred_at, sequence, entry_id = decode_cursor(token)
             except ValueError:
                 raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
-            queryset = audit_log_before(queryset, occurred_at=occurred_at, id=entry_id)
+            queryset = audit_log_before(queryset, occurred_at=occurred_at, sequence=sequence, id=entry_id)
         rows = list(queryset[: limit + 1])
         self.next_url = None
         if len(rows) > limit:

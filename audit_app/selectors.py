@@ -15,8 +15,10 @@ from audit_app.models import AuditLog
 from tasks_app.models import Task
 from tasks_app.selectors import search_queries
 
-NEWEST_FIRST = ("-occurred_at", "-id")
-OLDEST_FIRST = ("occurred_at", "id")
+# Events of one instant (a change's events share their millisecond) in the order the outbox
+# wrote them (their CloudEvents `sequence`); entries of the same event and sequence by arrival.
+NEWEST_FIRST = ("-occurred_at", "-sequence", "-id")
+OLDEST_FIRST = ("occurred_at", "sequence", "id")
 # How many users (by name or e-mail) or tasks (by title words) one search term may stand for: the
 # audit query gets their ids as a list, and a bounded list keeps it a few index lookups.
 SEARCH_MATCH_LIMIT = 200
@@ -44,11 +46,12 @@ def audit_log_visible_to(*, actor: Any) -> QuerySet[AuditLog]:
 
 
 def audit_log_list(*, actor: Any, filters: AuditFilters, newest_first: bool = True) -> QuerySet[AuditLog]:
-    """The entries `actor` may see matching `filters`, ordered by (occurred_at, id).
+    """The entries `actor` may see matching `filters`, ordered by (occurred_at, sequence, id).
 
     Every filter is an equality (or IN) on a column with its own (column, occurred_at, id)
     index, and since/until bound occurred_at, the partition key, so PostgreSQL skips whole
-    partitions outside the range (see migration 0001 for the index choice).
+    partitions outside the range (see migration 0001 for the index choice); it sorts only the
+    entries of one instant by sequence (migration 0002).
     """
     queryset = audit_log_visible_to(actor=actor)
     if filters.user is not None:
@@ -68,12 +71,18 @@ def audit_log_list(*, actor: Any, filters: AuditFilters, newest_first: bool = Tr
     return queryset.order_by(*(NEWEST_FIRST if newest_first else OLDEST_FIRST))
 
 
-def audit_log_before(queryset: QuerySet[AuditLog], *, occurred_at: datetime, id: int) -> QuerySet[AuditLog]:
-    """Entries strictly after the keyset position (occurred_at, id) in newest-first order.
+def audit_log_before(
+    queryset: QuerySet[AuditLog], *, occurred_at: datetime, sequence: int, id: int
+) -> QuerySet[AuditLog]:
+    """Entries strictly after the keyset position (occurred_at, sequence, id) in newest-first
+    order.
 
     The redundant `occurred_at <= position` gives PostgreSQL an index range bound and prunes
     newer partitions; the OR then drops the ties already seen."""
-    return queryset.filter(Q(occurred_at__lte=occurred_at), Q(occurred_at__lt=occurred_at) | Q(id__lt=id))
+    return queryset.filter(
+        Q(occurred_at__lte=occurred_at),
+        Q(occurred_at__lt=occurred_at) | Q(sequence__lt=sequence) | Q(sequence=sequence, id__lt=id),
+    )
 
 
 def audit_log_search(queryset: QuerySet[AuditLog], *, term: str) -> QuerySet[AuditLog]:

@@ -31,8 +31,8 @@ _STAGING = "audit_incoming"
 _STAGING_DDL = f"""
     CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (
         event_id uuid, topic text, kafka_partition integer, kafka_offset bigint, event_type text,
-        user_id text, task_id uuid, correlation_id text, occurred_at timestamptz, envelope jsonb,
-        headers jsonb, raw_value bytea, error text
+        user_id text, task_id uuid, correlation_id text, occurred_at timestamptz, sequence bigint,
+        envelope jsonb, headers jsonb, raw_value bytea, error text
     ) ON COMMIT DELETE ROWS
 """
 _COPY_INTO_STAGING = f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN"

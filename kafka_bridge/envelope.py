@@ -14,8 +14,23 @@ import orjson
 SPECVERSION = "1.0"
 DATACONTENTTYPE = "application/json"
 ENVELOPE_FIELDS = frozenset(
-    {"specversion", "id", "type", "source", "subject", "time", "datacontenttype", "userid", "correlationid", "data"}
+    {
+        "specversion",
+        "id",
+        "type",
+        "source",
+        "subject",
+        "time",
+        "datacontenttype",
+        "userid",
+        "correlationid",
+        "sequence",
+        "data",
+    }
 )
+# The CloudEvents `sequence` extension: the id of the event's first outbox row, zero-padded to
+# this many decimal digits so that strings compare as the numbers do (any bigint fits).
+SEQUENCE_DIGITS = 20
 
 
 # The form every producer of ours writes (str(uuid.uuid4())): checked without building a UUID.
@@ -52,9 +67,11 @@ class CloudEvent:
     correlationid: str | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Set by the outbox when the event is written (OutboxEventManager.insert_all), not by producers.
+    sequence: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "specversion": SPECVERSION,
             "id": self.id,
             "type": self.type,
@@ -64,8 +81,11 @@ class CloudEvent:
             "datacontenttype": DATACONTENTTYPE,
             "userid": self.userid,
             "correlationid": self.correlationid,
-            "data": self.data,
         }
+        if self.sequence is not None:
+            document["sequence"] = self.sequence
+        document["data"] = self.data
+        return document
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":"), default=str).encode()
@@ -95,6 +115,9 @@ class CloudEvent:
         correlationid = document.get("correlationid")
         if correlationid is not None and not isinstance(correlationid, str):
             raise InvalidEvent("envelope field 'correlationid' must be a string or null")
+        sequence = document.get("sequence")  # its form is the schemas' check (validate_event)
+        if sequence is not None and not isinstance(sequence, str):
+            raise InvalidEvent("envelope field 'sequence' must be a string")
         if not isinstance(document.get("data"), dict):
             raise InvalidEvent("envelope field 'data' must be a JSON object")
         return cls(
@@ -106,6 +129,7 @@ class CloudEvent:
             userid=document["userid"],
             correlationid=correlationid,
             data=document["data"],
+            sequence=sequence,
         )
 
     @classmethod

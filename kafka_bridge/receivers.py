@@ -152,8 +152,10 @@ def record_event(
     event: CloudEvent, topics: tuple[str, ...], extra_headers: dict[str, str] | None = None
 ) -> list[OutboxEvent]:
     """Write `event` to the outbox, one row per topic, in the caller's transaction, and wake the
-    relay once that transaction commits. Record key: the event's subject (the task id). Within
-    `outbox_batch()` the rows are saved (and get their ids) when the batch ends."""
+    relay once that transaction commits. Record key: the event's subject (the task id). The
+    stored value gets the event's CloudEvents `sequence` (`OutboxEventManager.insert_all`).
+    Within `outbox_batch()` the rows are saved (and get their ids and sequence) when the batch
+    ends."""
     rows = outbox_rows(event, topics, extra_headers)
     batch = _batch.get()
     if batch is None:

@@ -1,8 +1,9 @@
 """One typed schema per event type, checked where events are consumed (DESIGN.md section 3).
 
 The envelope is checked by `CloudEvent.from_dict`; this module checks `data` for the event's
-type. An unknown type, a missing or mistyped field, or an unknown top-level `data` key makes the
-event invalid (`InvalidEvent`), and the consumer runner dead-letters it.
+type, and the envelope fields whose form is our contract (`subject`, `sequence`). An unknown
+type, a missing or mistyped field, or an unknown top-level `data` key makes the event invalid
+(`InvalidEvent`), and the consumer runner dead-letters it.
 
 Nested representations are open for extension: the task representation must carry every key of
 DESIGN.md section 4 with the right type, but may carry more (adding a field to the REST
@@ -12,12 +13,13 @@ notifications. The `TypedDict`s describe the shapes for handler authors and type
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn, NotRequired, TypedDict
 
-from kafka_bridge.envelope import CloudEvent, InvalidEvent, is_uuid
+from kafka_bridge.envelope import SEQUENCE_DIGITS, CloudEvent, InvalidEvent, is_uuid
 
 # --- Shapes (for readers and type checkers) -------------------------------------------------
 
@@ -316,11 +318,20 @@ def validate_data(event_type: str, data: Any) -> None:
         raise error.to_invalid_event() from None
 
 
+# Any bigint (an outbox id) in SEQUENCE_DIGITS digits: what the audit log stores as a number.
+_SEQUENCE = re.compile(rf"[0-9]{{{SEQUENCE_DIGITS}}}")
+_MAX_SEQUENCE = 2**63 - 1
+
+
 def validate_event(event: CloudEvent) -> CloudEvent:
     """Check an envelope-valid event against its type's schema; returns it for chaining."""
     validate_data(event.type, event.data)
     if not is_uuid(event.subject):
         raise InvalidEvent("envelope field 'subject' must be the task id (a UUID)")
+    if event.sequence is not None and not (
+        _SEQUENCE.fullmatch(event.sequence) and int(event.sequence) <= _MAX_SEQUENCE
+    ):
+        raise InvalidEvent(f"envelope field 'sequence' must be a bigint in {SEQUENCE_DIGITS} zero-padded digits")
     return event
 
 

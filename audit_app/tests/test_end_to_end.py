@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit_app.ingest import record_id
 from audit_app.models import AuditLog
+from audit_app.selectors import OLDEST_FIRST
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.tests.kafka_helpers import produce
 from notifications_app.tests.smtp import SMTPTestServer
@@ -29,7 +30,9 @@ def start_pipeline(processes: ManagedProcesses) -> None:
 
 
 def trail(task_id: Any, **filters: Any) -> list[tuple[str, str]]:
-    rows = AuditLog.objects.filter(task_id=task_id, **filters).order_by("occurred_at", "id")
+    """The task's entries in the API's order: the events of one instant by their sequence, which
+    the outbox gave them in write order, not by when the audit consumer stored them."""
+    rows = AuditLog.objects.filter(task_id=task_id, **filters).order_by(*OLDEST_FIRST)
     return list(rows.values_list("event_type", "topic"))
 
 
