@@ -25,6 +25,7 @@ throughput would need per-key claiming instead.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -67,6 +68,11 @@ LAST_ERROR_LENGTH = 1000
 BACKLOG_METRICS_SECONDS = 1.0
 # Event ids listed per "outbox events published" line (the count is always complete).
 LOGGED_EVENT_IDS = 20
+# TESTS ONLY (tests/faults/test_relay_kills.py), off unless set: seconds to pause after a round's
+# delivery reports and before its DELETE, announced by a "relay fault point" log line listing
+# the round's rows, so that a SIGKILL provably lands between produce and mark. Never set it in
+# a deployment: every round would wait this long.
+FAULT_PAUSE_BEFORE_MARK = float(os.environ.get("KAFKA_RELAY_FAULT_PAUSE_BEFORE_MARK") or 0)
 
 
 @contextmanager
@@ -163,11 +169,26 @@ def is_rejection(row: Row, error: KafkaError) -> bool:
     return error.code() in SIZE_ERRORS and _record_bytes(row) > max_record_bytes()
 
 
+def _fault_pause_before_mark(delivered: list[Row]) -> None:
+    """The test-only fault point (FAULT_PAUSE_BEFORE_MARK): acknowledged rows, not yet marked."""
+    logger.warning(
+        "relay fault point: delivered, not yet marked",
+        extra={
+            "outbox_ids": [row[0] for row in delivered],
+            "event_ids": sorted({row[4].get("ce_id") for row in delivered}),
+            "pause_seconds": FAULT_PAUSE_BEFORE_MARK,
+        },
+    )
+    time.sleep(FAULT_PAUSE_BEFORE_MARK)
+
+
 def _mark(delivered: list[Row], failed: list[tuple[Row, KafkaError]]) -> None:
     """Record delivery reports: delivered rows published (one DELETE of their pending rows);
     rejected ones no longer pending, with `rejected_at` and the reason; other failures with
     their error (they stay pending, keep their place and are retried)."""
     if delivered:
+        if FAULT_PAUSE_BEFORE_MARK:
+            _fault_pause_before_mark(delivered)
         with connection.cursor() as cursor:
             cursor.execute(_MARK_SQL, [_id_array([row[0] for row in delivered])])
         for topic, count in Counter(row[1] for row in delivered).items():
