@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    OffsetSpec,
+)
 from django.conf import settings
 
 from kafka_bridge.config import client_config
@@ -77,7 +85,28 @@ def ensure_topics(*, timeout: float = 15.0) -> dict[str, str]:
                     raise
             result[name] = "created"
             logger.info("kafka topic created", extra={"topic": name})
+        _wait_for_leaders(admin, [topic.topic for topic in wanted], timeout=timeout)
     return result
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], *, timeout: float) -> None:
+    """Until every partition of `names` answers an offsets request: a broker answers for a topic
+    created a moment ago with NOT_LEADER_FOR_PARTITION until it has taken up the leadership."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            topics = admin.list_topics(timeout=timeout).topics
+            partitions = [TopicPartition(name, p) for name in names for p in topics[name].partitions]
+            if partitions:
+                latest = dict.fromkeys(partitions, OffsetSpec.latest())
+                for future in admin.list_offsets(latest, request_timeout=timeout).values():
+                    future.result(timeout=timeout)
+                return
+        except (KafkaException, KeyError):
+            pass
+        if time.monotonic() > deadline:
+            raise KafkaException(f"the partitions of {', '.join(names)} have no leader after {timeout} s")
+        time.sleep(0.1)
 
 
 def topic_config_differences(names: list[str], *, timeout: float = 15.0) -> dict[str, dict[str, tuple[str, str]]]:
