@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
+from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -21,38 +23,52 @@ from rest_framework.response import Response
 from audit_app.models import AuditLog
 from audit_app.pagination import AuditCursorPagination
 from audit_app.selectors import AuditFilters, audit_log_list
+from core.query import DocumentedQueryMixin, comma_list_pattern
 from kafka_bridge.topics import all_topic_names
 
 MAX_LIST_ITEMS = 50
 
 
-class CommaListField(serializers.CharField):
-    """`a,b,c` → ["a", "b", "c"] (blanks dropped, at most MAX_LIST_ITEMS items)."""
+# An event type such as task.created: no comma, no space, no NUL (PostgreSQL cannot hold it).
+ACTION_PATTERN = comma_list_pattern(r"[^,\s\x00]{1,100}", max_items=MAX_LIST_ITEMS)
 
-    def to_internal_value(self, data: Any) -> tuple[str, ...]:
-        items = tuple(item.strip() for item in super().to_internal_value(data).split(",") if item.strip())
-        if not items:
-            raise serializers.ValidationError("Give at least one value.")
-        if len(items) > MAX_LIST_ITEMS:
-            raise serializers.ValidationError(f"Give at most {MAX_LIST_ITEMS} values.")
-        return items
+
+def topic_pattern() -> str:
+    names = all_topic_names()
+    return comma_list_pattern(f"({'|'.join(re.escape(name) for name in names)})", max_items=len(names))
+
+
+def comma_list(*, pattern: str, message: str, **kwargs: Any) -> serializers.CharField:
+    """`a,b,c` as sent, matching `pattern` (RegexValidator: the schema's pattern, matched as a
+    JSON Schema validator matches it); `_items` splits it."""
+    return serializers.CharField(trim_whitespace=False, validators=[RegexValidator(pattern, message)], **kwargs)
+
+
+def _items(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",")) if value else ()
 
 
 class AuditFilterSerializer(serializers.Serializer):
-    user = serializers.CharField(required=False, max_length=255, help_text="Owner's user id (staff only).")
-    action = CommaListField(required=False, max_length=5000, help_text="Event types, comma separated.")
-    topic = CommaListField(required=False, max_length=5000, help_text="Kafka topics, comma separated.")
+    # trim_whitespace=False: a value is checked as sent, as the schema checks it.
+    user = serializers.CharField(
+        required=False, max_length=255, trim_whitespace=False, help_text="Owner's user id (staff only)."
+    )
+    action = comma_list(
+        required=False,
+        pattern=ACTION_PATTERN,
+        message=f"Give 1 to {MAX_LIST_ITEMS} event types, comma separated.",
+        help_text=f"Event types such as task.created, comma separated (up to {MAX_LIST_ITEMS}).",
+    )
+    topic = comma_list(
+        required=False,
+        pattern=topic_pattern(),
+        message="Give topics among " + ", ".join(all_topic_names()) + ", comma separated.",
+        help_text="Kafka topics (" + ", ".join(all_topic_names()) + "), comma separated.",
+    )
     task = serializers.UUIDField(required=False, help_text="Task id.")
-    correlation_id = serializers.CharField(required=False, max_length=255)
+    correlation_id = serializers.CharField(required=False, max_length=255, trim_whitespace=False)
     since = serializers.DateTimeField(required=False, help_text="Occurred at or after (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Occurred before (ISO 8601).")
-
-    def validate_topic(self, value: tuple[str, ...]) -> tuple[str, ...]:
-        known = all_topic_names()
-        unknown = [topic for topic in value if topic not in known]
-        if unknown:
-            raise serializers.ValidationError(f"Unknown topics {unknown}; known: {known}.")
-        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
@@ -63,8 +79,8 @@ class AuditFilterSerializer(serializers.Serializer):
         data = self.validated_data
         return AuditFilters(
             user=data.get("user"),
-            actions=data.get("action", ()),
-            topics=data.get("topic", ()),
+            actions=_items(data.get("action")),
+            topics=_items(data.get("topic")),
             task=data.get("task"),
             correlation_id=data.get("correlation_id"),
             since=data.get("since"),
@@ -116,7 +132,7 @@ def _filtered(request: Request, *, newest_first: bool) -> QuerySet[AuditLog]:
 
 
 @extend_schema(tags=["audit"])
-class AuditLogListApi(GenericAPIView):
+class AuditLogListApi(DocumentedQueryMixin, GenericAPIView):
     """Audit log entries, newest first: staff see all, others their own events."""
 
     serializer_class = AuditLogSerializer
@@ -166,7 +182,7 @@ async def _alines(queryset: QuerySet[AuditLog]) -> AsyncIterator[bytes]:
 
 
 @extend_schema(tags=["audit"])
-class AuditLogExportApi(GenericAPIView):
+class AuditLogExportApi(DocumentedQueryMixin, GenericAPIView):
     """Every matching entry as NDJSON (one JSON object per line), oldest first, streamed.
 
     Rows are read through a server-side cursor in chunks, so memory stays flat however large the

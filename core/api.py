@@ -6,8 +6,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.query import DocumentedQueryMixin
 
-class MeApi(APIView):
+
+class MeApi(DocumentedQueryMixin, APIView):
     """Who the bearer token belongs to: lets a client check its token and learn its user id."""
 
     @extend_schema(

@@ -112,13 +112,22 @@ def _is_api_path(request: HttpRequest) -> bool:
 
 
 class ApiExceptionMiddleware:
-    """Unexpected errors under /api/ answer the JSON error shape (status 500), even with DEBUG on."""
+    """Unexpected errors under /api/ answer the JSON error shape (status 500), and unknown URLs
+    under /api/ (a task id that is not a UUID) the JSON 404, even with DEBUG on."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and _is_api_path(request)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            # With DEBUG on, Django answers a URL no route matches with its HTML page, not handler404.
+            return handler404(request)
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not _is_api_path(request) or isinstance(exception, (Http404, PermissionDenied)):

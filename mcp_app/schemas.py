@@ -13,18 +13,16 @@ OpenAPI 3.0 schemas are not quite JSON Schema: `nullable` becomes a `null` type,
 from __future__ import annotations
 
 import copy
-from functools import cache
 from typing import Any
 
-from drf_spectacular.generators import SchemaGenerator
+from core.query import openapi_document
 
 JsonSchema = dict[str, Any]
 
 
-@cache
 def openapi() -> dict[str, Any]:
     """The document `/api/schema/` serves (built once per process: about a second)."""
-    return SchemaGenerator().get_schema(request=None, public=True)
+    return openapi_document()
 
 
 def _operation(operation_id: str) -> dict[str, Any]:

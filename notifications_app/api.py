@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.pagination import LimitOffsetPagination
+from core.query import DocumentedQueryMixin
 from notifications_app.models import Notification
 from notifications_app.selectors import NotificationFilter, notification_list
 from tasks_app import docs
@@ -58,7 +59,7 @@ class NotificationOutputSerializer(serializers.ModelSerializer):
         responses={200: NotificationOutputSerializer(many=True), **docs.errors(400, 401)},
     )
 )
-class NotificationListApi(ListAPIView):
+class NotificationListApi(DocumentedQueryMixin, ListAPIView):
     """The caller's notification records, newest first, filtered by `status` and `task`, paged with
     `limit`/`offset`."""
 

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.query import DocumentedQueryMixin
 from recurrence_app.occurrences import MAX_PREVIEW
 from recurrence_app.rules import describe_rule
 from recurrence_app.selectors import recurrence_preview, task_upcoming_occurrences
@@ -21,7 +22,7 @@ from tasks_app.representations import isoformat
 from tasks_app.selectors import task_get
 
 
-class RecurrencePreviewApi(APIView):
+class RecurrencePreviewApi(DocumentedQueryMixin, APIView):
     @extend_schema(
         operation_id="recurrence_preview",
         tags=["recurrence"],
@@ -63,7 +64,7 @@ class RecurrencePreviewApi(APIView):
         return Response(recurrence_preview(**serializer.validated_data))
 
 
-class TaskOccurrencesApi(APIView):
+class TaskOccurrencesApi(DocumentedQueryMixin, APIView):
     @extend_schema(
         operation_id="task_occurrences",
         tags=["recurrence"],

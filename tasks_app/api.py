@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.pagination import LimitOffsetPagination
+from core.query import DocumentedQueryMixin
 from tasks_app import docs, selectors, services
 from tasks_app.idempotency import HEADER, StoredResponse, request_fingerprint, run_idempotent
 from tasks_app.models import Task
@@ -128,7 +129,7 @@ def task_response(task: Task, status_code: int = status.HTTP_200_OK, **headers: 
     return Response(task_representation(task), status=status_code, headers={"ETag": task.etag, **headers})
 
 
-class TaskApiView(APIView):
+class TaskApiView(DocumentedQueryMixin, APIView):
     parser_classes = [LimitedJSONParser]
 
 

@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from tasks_app.filters import ORDERING_FIELDS
+from tasks_app.filters import ORDERING_FIELDS, ORDERING_PATTERN, PRIORITY_PATTERN, TAG_PATTERN
 from tasks_app.schema import DocumentedSerializer
 from tasks_app.serializers import TagOutputSerializer, TaskOutputSerializer
 
@@ -227,18 +227,20 @@ LIST_PARAMETERS = [
     _query(
         "priority",
         OpenApiTypes.STR,
-        "Comma-separated priorities; a task matches if it has any of them (low, medium, high, urgent).",
+        "Comma-separated priorities (up to 4); a task matches if it has any of them (low, medium, high, urgent).",
         "high,urgent",
+        pattern=PRIORITY_PATTERN,
     ),
     _query(
         "tag",
         OpenApiTypes.STR,
-        "Comma-separated tag names; a task matches only if it has all of them (case-insensitive).",
+        "Comma-separated tag names (up to 20); a task matches only if it has all of them (case-insensitive).",
         "work,reports",
+        pattern=TAG_PATTERN,
     ),
     _query(
         "q",
-        OpenApiTypes.STR,
+        {"type": "string", "maxLength": 200},
         "Keyword search in title and description: case-insensitive, every word must match as a word or word "
         "prefix (`rep` finds report). Without `ordering`, tasks with every word in the title come first, then by "
         "relevance. At most 200 characters.",
@@ -248,13 +250,13 @@ LIST_PARAMETERS = [
         "due_before",
         OpenApiTypes.DATETIME,
         "Tasks due strictly before this time (ISO 8601; without an offset: UTC). Tasks without due_at never match.",
-        "2026-12-08T00:00:00Z",
+        "2030-12-08T00:00:00Z",
     ),
     _query(
         "due_after",
         OpenApiTypes.DATETIME,
         "Tasks due at or after this time (ISO 8601; without an offset: UTC). Tasks without due_at never match.",
-        "2026-12-01T00:00:00Z",
+        "2030-12-01T00:00:00Z",
     ),
     _query(
         "overdue",
@@ -273,10 +275,11 @@ LIST_PARAMETERS = [
     _query(
         "ordering",
         OpenApiTypes.STR,
-        "Comma-separated sort keys among " + ", ".join(ORDERING_FIELDS) + "; prefix `-` for descending. "
-        "`priority` sorts low < medium < high < urgent; tasks without due_at sort last either way; "
+        "Comma-separated sort keys among " + ", ".join(ORDERING_FIELDS) + " (up to 5); prefix `-` "
+        "for descending. `priority` sorts low < medium < high < urgent; tasks without due_at sort last either way; "
         "default: newest first (`-created_at`), or relevance with `q`.",
         "due_at,-priority",
+        pattern=ORDERING_PATTERN,
     ),
     LIMIT,
     OFFSET,
@@ -355,9 +358,9 @@ CREATE_EXAMPLES = [
             "description": "Numbers from finance first.",
             "priority": "high",
             "tags": ["work", "reports"],
-            "due_at": "2026-12-01T09:00:00",
+            "due_at": "2030-12-01T09:00:00",
             "timezone": "Europe/Berlin",
-            "reminders": [{"offset_minutes": 60}, {"remind_at": "2026-11-30T18:00:00+01:00"}],
+            "reminders": [{"offset_minutes": 60}, {"remind_at": "2030-11-30T18:00:00+01:00"}],
         },
         request_only=True,
     ),
@@ -365,7 +368,7 @@ CREATE_EXAMPLES = [
         "Recurring every Monday and Wednesday",
         value={
             "title": "Team standup notes",
-            "due_at": "2026-12-07T09:30:00+01:00",
+            "due_at": "2030-12-07T09:30:00+01:00",
             "timezone": "Europe/Berlin",
             "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO,WE",
             "recurrence_mode": "schedule",
@@ -374,7 +377,7 @@ CREATE_EXAMPLES = [
     ),
 ]
 PATCH_EXAMPLES = [
-    OpenApiExample("Postpone", value={"due_at": "2026-12-03T09:00:00+01:00"}, request_only=True),
+    OpenApiExample("Postpone", value={"due_at": "2030-12-03T09:00:00+01:00"}, request_only=True),
     OpenApiExample("Raise priority and retag", value={"priority": "urgent", "tags": ["work"]}, request_only=True),
     OpenApiExample("Stop repeating", value={"recurrence_rule": ""}, request_only=True),
 ]

@@ -10,22 +10,35 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from core.query import comma_list_pattern, matches
 from tasks_app.models import PRIORITY_RANK, Priority, Task, TaskStatus
+from tasks_app.validation import TAG_MAX_LENGTH, TAGS_MAX
 
 ORDERING_FIELDS = ("due_at", "priority", "created_at", "updated_at", "title")
 BOOLEAN_CHOICES = (("true", "true"), ("false", "false"))
 
+# The comma lists' patterns, published in the schema (tasks_app/docs.py) and enforced here.
+# Values are lower case as written; tags match case-insensitively. At most as many items as can
+# matter: each priority once, each sort key once, the tags a task can have.
+PRIORITY_PATTERN = comma_list_pattern(f"({'|'.join(Priority.values)})", max_items=len(Priority.values))
+ORDERING_PATTERN = comma_list_pattern(f"-?({'|'.join(ORDERING_FIELDS)})", max_items=len(ORDERING_FIELDS))
+# A tag name as stored: no comma, no space at either end, no NUL (PostgreSQL cannot hold it).
+_TAG = rf"[^,\s\x00]([^,\x00]{{0,{TAG_MAX_LENGTH - 2}}}[^,\s\x00])?"
+TAG_PATTERN = comma_list_pattern(_TAG, max_items=TAGS_MAX)
+
 FILTER_MESSAGES = {
     "status": "status must be one of: open, completed.",
-    "priority": "priority must be a comma-separated list of: low, medium, high, urgent.",
-    "tag": "tag must be a comma-separated list of tag names (each at most 50 characters).",
+    "priority": "priority must be a comma-separated list of up to 4 of: low, medium, high, urgent.",
+    "tag": f"tag must be a comma-separated list of up to {TAGS_MAX} tag names (each at most {TAG_MAX_LENGTH} "
+    "characters).",
     "datetime": "Must be an ISO 8601 date-time such as 2026-12-01T09:00:00Z (without an offset: UTC).",
     "boolean": "Must be true or false.",
-    "ordering": "ordering must be a comma-separated list of: "
+    "ordering": "ordering must be a comma-separated list of up to 5 of: "
     + ", ".join(ORDERING_FIELDS)
     + " (prefix - for descending).",
     "q": "q must be at most 200 characters.",
 }
+PATTERNS = {"priority": PRIORITY_PATTERN, "tag": TAG_PATTERN, "ordering": ORDERING_PATTERN}
 
 
 class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
@@ -53,10 +66,11 @@ class TaskFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=TaskStatus.choices, error_messages={"invalid_choice": FILTER_MESSAGES["status"]}
     )
-    priority = django_filters.CharFilter(method="filter_priority")
-    tag = django_filters.CharFilter(method="filter_tag")
+    # strip=False: the value is checked as sent, as the schema's pattern and maxLength check it.
+    priority = django_filters.CharFilter(method="filter_priority", strip=False)
+    tag = django_filters.CharFilter(method="filter_tag", strip=False)
     # Keyword search is applied (with its ranking) by the selector, after validation here.
-    q = django_filters.CharFilter(method="filter_nothing", max_length=200)
+    q = django_filters.CharFilter(method="filter_nothing", max_length=200, strip=False)
     due_before = UtcIsoDateTimeFilter(
         field_name="due_at", lookup_expr="lt", error_messages={"invalid": FILTER_MESSAGES["datetime"]}
     )
@@ -71,7 +85,7 @@ class TaskFilter(django_filters.FilterSet):
         method="filter_recurring",
         error_messages={"invalid_choice": FILTER_MESSAGES["boolean"]},
     )
-    ordering = django_filters.CharFilter(method="filter_nothing")
+    ordering = django_filters.CharFilter(method="filter_nothing", strip=False)
 
     class Meta:
         model = Task
@@ -79,26 +93,18 @@ class TaskFilter(django_filters.FilterSet):
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
+        # django-filter ignores an empty value; the schema allows none (but for `q`, any text).
+        for name in self.filters:
+            if name != "q" and self.data.get(name) == "":
+                self.form.add_error(name, "This field may not be blank.")
         data = self.form.cleaned_data if valid else {}
         if valid:
-            self._check_list("priority", data.get("priority"), set(Priority.values))
-            self._check_tags(data.get("tag"))
-            self._check_ordering(data.get("ordering"))
+            for name, pattern in PATTERNS.items():
+                if data.get(name) and not matches(pattern, data[name]):
+                    self.form.add_error(name, FILTER_MESSAGES[name])
         if self.form.errors.get("q"):
             self.form.errors["q"] = self.form.error_class([FILTER_MESSAGES["q"]])
         return not self.form.errors
-
-    def _check_list(self, name: str, value: str | None, allowed: set[str]) -> None:
-        if value and (not split_list(value) or not set(split_list(value)) <= allowed):
-            self.form.add_error(name, FILTER_MESSAGES[name])
-
-    def _check_tags(self, value: str | None) -> None:
-        if value and (not split_list(value) or any(len(name) > 50 for name in split_list(value))):
-            self.form.add_error("tag", FILTER_MESSAGES["tag"])
-
-    def _check_ordering(self, value: str | None) -> None:
-        if value and any(item.lstrip("-") not in ORDERING_FIELDS for item in split_list(value) or [""]):
-            self.form.add_error("ordering", FILTER_MESSAGES["ordering"])
 
     def filter_nothing(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         return queryset

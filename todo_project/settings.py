@@ -227,6 +227,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SECURITY": [{"BearerAuth": []}],
+    # The API's contract is the bearer token (DESIGN.md section 4); the session is for the admin.
+    "AUTHENTICATION_WHITELIST": ["core.auth.authentication.JWTAuthentication"],
     # From drf-spectacular-sidecar, not a CDN: the docs work offline and run the version we pinned.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -4,6 +4,8 @@ each request the schema forbids is a 400, each answer matches its schema."""
 from __future__ import annotations
 
 import json
+import re
+import zoneinfo
 
 import pytest
 
@@ -78,3 +80,65 @@ def test_unknown_body_keys_are_refused_where_the_schema_says_additional_properti
     )
     assert preview.status_code == 400
     assert preview.json()["error"]["fields"] == {"colour": ["Unknown field."]}
+
+
+# --- Query parameters, ids, time zones and reminders exactly as the schema says ----------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/tasks/",
+        "/api/v1/tags/",
+        "/api/v1/notifications/",
+        "/api/v1/audit/",
+        "/api/v1/audit/export/",
+        "/api/v1/me/",
+    ],
+)
+def test_a_query_parameter_the_operation_does_not_document_is_400(api_client, path):
+    response = api_client.get(path, {"colour": "red"})
+    assert response.status_code == 400, response.content
+    assert list(json.loads(response.content)["error"]["fields"]) == ["colour"]
+
+
+def test_a_documented_query_parameter_of_a_task_is_accepted_and_another_refused(api_client, user):
+    task = task_create(owner=user, title="t")
+    assert api_client.get(f"/api/v1/tasks/{task.id}/occurrences/", {"count": "2"}).status_code == 200
+    assert api_client.get(f"/api/v1/tasks/{task.id}/", {"count": "2"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/tasks/0/", "/api/v1/tasks/0/complete/", "/api/v1/tasks/0/occurrences/", "/api/v1/nothing/"]
+)
+def test_an_unknown_api_url_is_the_json_404_even_with_debug_on(api_client, settings, path):
+    settings.DEBUG = True  # Django answers an unmatched URL with its HTML page then
+    response = api_client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("topic", "allowed"), [("task-events", True), ("task-events, reminders.dlq", True), ("payments", False)]
+)
+def test_audit_topics_are_the_schemas_enumeration(api_client, client, topic, allowed):
+    document = client.get("/api/schema/", {"format": "json"}).json()
+    (pattern,) = [
+        p["schema"]["pattern"] for p in document["paths"]["/api/v1/audit/"]["get"]["parameters"] if p["name"] == "topic"
+    ]
+    assert (re.search(pattern, topic) is not None) is allowed
+    assert api_client.get("/api/v1/audit/", {"topic": topic}).status_code == (200 if allowed else 400)
+
+
+def test_the_time_zone_enum_is_the_set_the_server_accepts(api_client, client):
+    schemas = client.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    assert schemas["TimezoneEnum"]["enum"] == sorted(zoneinfo.available_timezones())
+    for name in ("TaskInputRequest", "PreviewInputRequest"):
+        assert schemas[name]["properties"]["timezone"]["allOf"] == [{"$ref": "#/components/schemas/TimezoneEnum"}]
+    assert (
+        api_client.post("/api/v1/tasks/", {"title": "t", "timezone": "Europe/Berlin"}, format="json").status_code == 201
+    )
+    refused = api_client.post("/api/v1/tasks/", {"title": "t", "timezone": "Mars/Olympus"}, format="json")
+    assert refused.status_code == 400
+    assert list(refused.json()["error"]["fields"]) == ["timezone"]

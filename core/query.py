@@ -1,0 +1,72 @@
+"""Query parameters exactly as the OpenAPI document states them (DESIGN.md section 4).
+
+`comma_list_pattern` builds the one regular expression that both the schema publishes and the
+server checks a comma-list parameter against; values are matched with `re.search`, as JSON
+Schema validators match `pattern`. `DocumentedQueryMixin` refuses, with a 400 naming each, query
+parameters the operation's OpenAPI description does not list: the document is the one place
+that says which parameters exist.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+_CONVERTER = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
+
+
+def comma_list_pattern(item: str, *, max_items: int) -> str:
+    """1 to `max_items` `item`s separated by commas (spaces around a comma allowed), no blanks."""
+    return rf"^{item}( *, *{item}){{0,{max_items - 1}}}$"
+
+
+def matches(pattern: str, value: str) -> bool:
+    return re.search(pattern, value) is not None
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The document `/api/schema/` serves, built once per process (about a second)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+@cache
+def _query_parameters() -> dict[tuple[str, str], frozenset[str]]:
+    return {
+        (path, method.upper()): frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+        for path, operations in openapi_document()["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict)
+    }
+
+
+def documented_query_parameters(request: Request) -> frozenset[str] | None:
+    """The query parameters the document lists for this request's operation; None for an
+    operation it does not describe (an unsupported method, which the view answers with 405)."""
+    match = request.resolver_match
+    if match is None:
+        return None
+    path = "/" + _CONVERTER.sub(r"{\1}", match.route)
+    return _query_parameters().get((path, request.method))
+
+
+class DocumentedQueryMixin:
+    """For API views: a query parameter the operation does not document is a 400 naming it,
+    after authentication (an anonymous caller learns first that it needs a token)."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        documented = documented_query_parameters(request)
+        if documented is None:
+            return
+        unknown = sorted(set(request.query_params) - documented)
+        if unknown:
+            known = ", ".join(sorted(documented)) or "none"
+            message = f"Unknown query parameter; this operation takes: {known}."
+            raise ValidationError({name: [message] for name in unknown})
