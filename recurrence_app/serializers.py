@@ -10,7 +10,7 @@ from recurrence_app.models import RecurrenceMode
 from recurrence_app.occurrences import MAX_PREVIEW
 from recurrence_app.rules import MAX_RULE_LENGTH, RuleError, validate_rule
 from tasks_app.schema import DocumentedSerializer
-from tasks_app.serializers import LocalDateTimeField, StrictFieldsMixin, localize
+from tasks_app.serializers import LocalDateTimeField, StrictFieldsMixin, localize, timezone_field
 from tasks_app.validation import InvalidInput, validate_timezone
 
 DEFAULT_COUNT = 10
@@ -42,8 +42,8 @@ class PreviewInputSerializer(StrictFieldsMixin, DocumentedSerializer):
         help_text="The first occurrence (ISO 8601). With an offset it is that instant; without one it is read in "
         "`timezone`.",
     )
-    timezone = serializers.CharField(
-        default="UTC", max_length=64, help_text="IANA time zone the rule is expanded in (local wall-clock time)."
+    timezone = timezone_field(
+        default="UTC", help_text="IANA time zone the rule is expanded in (local wall-clock time)."
     )
     count = _count_field("How many occurrences to return, the first included (1-100, default 10).")
     recurrence_mode = serializers.ChoiceField(

@@ -16,6 +16,11 @@ class DocumentedSerializer(serializers.Serializer):
     # True where `to_internal_value` refuses keys it does not know: the schema then says
     # `additionalProperties: false`, so it describes exactly what is accepted.
     rejects_unknown_keys: ClassVar[bool] = False
+    # Nullable fields of which `validate` requires exactly one to be given and not null: the
+    # request schema then says so with a `oneOf`.
+    exactly_one_of: ClassVar[tuple[str, ...]] = ()
+    # An example of the whole object, where examples per field would not make a valid one.
+    example: ClassVar[dict[str, Any] | None] = None
 
 
 class DocumentedSerializerExtension(OpenApiSerializerExtension):
@@ -26,8 +31,28 @@ class DocumentedSerializerExtension(OpenApiSerializerExtension):
         schema = auto_schema._map_basic_serializer(self.target, direction)
         if direction == "request" and getattr(self.target, "rejects_unknown_keys", False):
             schema["additionalProperties"] = False  # the serializer refuses them with a 400
+        if direction == "request" and self.target.exactly_one_of:
+            schema["oneOf"] = _exactly_one_of(schema["properties"], self.target.exactly_one_of)
+        if self.target.example is not None:
+            schema["example"] = self.target.example
         examples = self.target.field_examples
         for name, spec in schema.get("properties", {}).items():
             if name in examples:
                 spec["example"] = examples[name]
         return schema
+
+
+def _exactly_one_of(properties: dict[str, Any], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One branch per name: that one required and not null, the others absent or null."""
+    return [
+        {
+            "required": [name],
+            "properties": {
+                other: {key: value for key, value in properties[other].items() if key != "nullable"}
+                if other == name
+                else {"nullable": True, "not": {}}  # null only (OpenAPI 3.0 has no null type)
+                for other in names
+            },
+        }
+        for name in names
+    ]

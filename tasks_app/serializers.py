@@ -8,6 +8,7 @@ to document it in the OpenAPI schema.
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +33,8 @@ from tasks_app.validation import (
     validate_timezone,
 )
 
+# The names `validate_timezone` accepts, published as the schema's enum.
+TIMEZONES = sorted(zoneinfo.available_timezones())
 READ_ONLY_FIELDS = ("id", "owner", "status", "series_id", "created_at", "updated_at", "version", "completed_at")
 EARLIEST, LATEST = 1970, 2999
 
@@ -40,6 +43,19 @@ def no_surrogates(value: str) -> None:
     # Lone surrogates cannot be stored as UTF-8: refuse them here instead of failing in the DB.
     if any("\ud800" <= char <= "\udfff" for char in value):
         raise serializers.ValidationError("Text must be valid Unicode (no lone surrogate characters).")
+
+
+def timezone_field(**kwargs: Any) -> serializers.ChoiceField:
+    """An IANA time zone name; the schema lists every one (`TimezoneEnum`)."""
+    return serializers.ChoiceField(
+        choices=TIMEZONES,
+        error_messages={
+            "invalid_choice": MESSAGES["timezone_invalid"],
+            "blank": MESSAGES["timezone_invalid"],
+            "null": MESSAGES["timezone_invalid"],
+        },
+        **kwargs,
+    )
 
 
 class LocalDateTimeField(serializers.DateTimeField):
@@ -95,7 +111,11 @@ class StrictFieldsMixin:
 
 
 class ReminderInputSerializer(StrictFieldsMixin, DocumentedSerializer):
-    field_examples = {"remind_at": "2026-12-01T08:30:00+01:00", "offset_minutes": 30}
+    """A reminder: exactly one of `remind_at` (absolute) or `offset_minutes` (before due_at)."""
+
+    # One example of the whole: examples per field would give both, which the `oneOf` refuses.
+    example = {"offset_minutes": 30}
+    exactly_one_of = ("remind_at", "offset_minutes")
 
     remind_at = LocalDateTimeField(
         required=False,
@@ -137,11 +157,11 @@ class TaskInputSerializer(StrictFieldsMixin, DocumentedSerializer):
         "description": "Numbers from finance first; send to Dana.",
         "priority": "high",
         "tags": ["work", "reports"],
-        "due_at": "2026-12-01T09:00:00+01:00",
+        "due_at": "2030-12-01T09:00:00+01:00",
         "timezone": "Europe/Berlin",
         "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO,WE",
         "recurrence_mode": "schedule",
-        "reminders": [{"offset_minutes": 30}, {"remind_at": "2026-11-30T18:00:00+01:00"}],
+        "reminders": [{"offset_minutes": 30}, {"remind_at": "2030-11-30T18:00:00+01:00"}],
     }
 
     title = serializers.CharField(
@@ -194,16 +214,14 @@ class TaskInputSerializer(StrictFieldsMixin, DocumentedSerializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="When the task is due, ISO 8601. A time without an offset (2026-12-01T09:00:00) is read in the "
+        help_text="When the task is due, ISO 8601. A time without an offset (2030-12-01T09:00:00) is read in the "
         "task's timezone. null: no due date.",
     )
-    timezone = serializers.CharField(
+    timezone = timezone_field(
         required=False,
         default="UTC",
-        max_length=64,
         help_text="IANA time zone of the task (Europe/Berlin, America/New_York, UTC): naive times are read in it, "
         "due_at is shown in it and recurrences are expanded in it.",
-        error_messages={"blank": MESSAGES["timezone_invalid"], "null": MESSAGES["timezone_invalid"]},
     )
     recurrence_rule = serializers.CharField(
         required=False,
@@ -266,7 +284,7 @@ class TaskInputSerializer(StrictFieldsMixin, DocumentedSerializer):
 class ReminderOutputSerializer(DocumentedSerializer):
     field_examples = {
         "id": "0b7f8c1e-2f4e-4a43-9d53-3c3f7f0c1a11",
-        "remind_at": "2026-12-01T08:30:00+01:00",
+        "remind_at": "2030-12-01T08:30:00+01:00",
         "offset_minutes": 30,
         "status": "scheduled",
     }
@@ -290,13 +308,13 @@ class TaskOutputSerializer(DocumentedSerializer):
         "recurrence_text": "every week on Monday and Wednesday",
         "series_id": "2d7b0c5e-1f5a-4b8e-8b8e-0a1b2c3d4e5f",
         "completed_at": None,
-        "created_at": "2026-11-28T15:04:05.123456Z",
-        "updated_at": "2026-11-28T15:04:05.123456Z",
+        "created_at": "2030-11-28T15:04:05.123456Z",
+        "updated_at": "2030-11-28T15:04:05.123456Z",
         "version": 3,
         "reminders": [
             {
                 "id": "0b7f8c1e-2f4e-4a43-9d53-3c3f7f0c1a11",
-                "remind_at": "2026-12-01T08:30:00+01:00",
+                "remind_at": "2030-12-01T08:30:00+01:00",
                 "offset_minutes": 30,
                 "status": "scheduled",
             }
