@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from audit_app.admin import audit_trail_admin_url, correlation_admin_url
+from audit_app.admin import AuditLogAdmin, audit_trail_admin_url, correlation_admin_url
 from audit_app.models import AuditLog
 from audit_app.services import audit_records_store
 from audit_app.tests.factories import make_event, make_record
@@ -110,6 +110,25 @@ def test_search_by_username_email_title_or_id(admin_client: Client, entries: dic
     response = admin_client.get(CHANGELIST, {"q": term})
 
     assert listed(response) == {entries[name].pk for name in expected}
+
+
+def test_a_search_combines_with_filters_sorting_and_pages(
+    admin_client: Client, entries: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    filtered = admin_client.get(CHANGELIST, {"q": "bob", "occurred_at__from": day, "occurred_at__to": day})
+    by_type = admin_client.get(CHANGELIST, {"q": "bob", "o": "1"})  # the type column (0-based), A to Z
+
+    assert listed(filtered) == {entries["yesterday"].pk}
+    assert [entry.event_type for entry in by_type.context["cl"].result_list] == [
+        "task.created",
+        "task.deleted",
+        "task.updated",
+    ]
+    monkeypatch.setattr(AuditLogAdmin, "list_per_page", 2)
+    first, second = (admin_client.get(CHANGELIST, {"q": "bob", "p": page}) for page in (1, 2))
+    assert first.context["cl"].result_count == 3
+    assert listed(first) | listed(second) == {entries[name].pk for name in ("same_request", "other", "yesterday")}
 
 
 def test_yesterday_and_a_from_to_range_list_only_those_days(admin_client: Client, entries: dict) -> None:
