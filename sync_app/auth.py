@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 
 from core.auth.services import user_from_claims
 from core.auth.tokens import TokenError, verify_token
+from sync_app import db_reads
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ def token_from_scope(scope: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-@database_sync_to_async
 def _token_identity(token: str, subprotocol: str | None) -> Identity | None:
-    # In the database thread: verification may fetch a JWKS, provisioning may write the user.
+    # In a database thread (`db_reads`): verification may fetch a JWKS, provisioning may write
+    # the user.
     claims = verify_token(token)
     user = user_from_claims(claims)
     if not user.is_active:
@@ -91,7 +91,7 @@ async def identify(scope: dict[str, Any]) -> Identity | None:
     token, subprotocol = token_from_scope(scope)
     if token is not None:
         try:
-            identity = await _token_identity(token, subprotocol)
+            identity = await db_reads.read(_token_identity, token, subprotocol)
         except TokenError as exc:
             logger.info("sync handshake refused: %s", exc)
             return None

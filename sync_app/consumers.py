@@ -28,14 +28,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from core import gc_tuning
-from sync_app import admission, layer_watch, loop_lag, protocol
+from sync_app import admission, db_reads, layer_watch, loop_lag, protocol
 from sync_app.groups import user_group
 from sync_app.metrics import (
     CONNECTIONS_CLOSED,
@@ -45,7 +44,7 @@ from sync_app.metrics import (
     REPLAYED_UPDATES,
 )
 from sync_app.models import SyncUpdate
-from sync_app.selectors import sync_cursor_is_resumable, sync_position, sync_updates_after
+from sync_app.selectors import sync_position, sync_resume, sync_updates_after
 from sync_app.throttle import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -129,8 +128,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch also runs `close_old_connections` in a thread before every handler;
-        # ours reach the database only through `database_sync_to_async`, which does that itself
-        # around each call, so a ping or a live update costs no thread hop.
+        # ours reach the database only through `db_reads`, which does that itself around each
+        # call, so a ping or a live update costs no thread hop.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -225,27 +224,25 @@ class SyncConsumer(AsyncWebsocketConsumer):
     async def replay(self) -> int:
         """Send what the client missed since `?cursor=`; returns how many updates were sent."""
         if self.resume_from is None:
-            self.last_sent = await database_sync_to_async(sync_position)(user_id=self.user_id)
+            self.last_sent = await db_reads.read(sync_position, user_id=self.user_id)
             return 0
-        resumable = await database_sync_to_async(sync_cursor_is_resumable)(
-            user_id=self.user_id, cursor=self.resume_from
-        )
-        if not resumable:
+        page = await db_reads.read(sync_resume, user_id=self.user_id, cursor=self.resume_from, limit=REPLAY_PAGE)
+        if page is None:  # not resumable, or pruned while we read
             await self.resync()
             return 0
         self.last_sent = self.resume_from
         sent = 0
         while True:
-            page = await database_sync_to_async(sync_updates_after)(
-                user_id=self.user_id, after=self.last_sent, limit=REPLAY_PAGE
-            )
-            if page is None:  # pruned while we read
-                await self.resync()
-                return sent
             for row in page:
                 await self.send_stored(row)
             sent += len(page)
             if len(page) < REPLAY_PAGE:
+                return sent
+            page = await db_reads.read(
+                sync_updates_after, user_id=self.user_id, after=self.last_sent, limit=REPLAY_PAGE
+            )
+            if page is None:  # pruned while we read
+                await self.resync()
                 return sent
 
     async def deliver(self, message: dict[str, Any]) -> None:
@@ -261,8 +258,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
     async def fill_gap(self, *, upto: int) -> None:
         while self.last_sent < upto:
-            page = await database_sync_to_async(sync_updates_after)(
-                user_id=self.user_id, after=self.last_sent, upto=upto, limit=REPLAY_PAGE
+            page = await db_reads.read(
+                sync_updates_after, user_id=self.user_id, after=self.last_sent, upto=upto, limit=REPLAY_PAGE
             )
             if page is None:
                 await self.resync()
@@ -273,7 +270,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
                 await self.send_stored(row)
 
     async def resync(self) -> None:
-        self.last_sent = await database_sync_to_async(sync_position)(user_id=self.user_id)
+        self.last_sent = await db_reads.read(sync_position, user_id=self.user_id)
         await self.send_frame({"type": "resync_required", "cursor": str(self.last_sent)})
 
     async def send_stored(self, row: SyncUpdate) -> None:

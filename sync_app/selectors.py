@@ -53,3 +53,12 @@ def sync_updates_after(
     if sync_pruned_through() > after:
         return None
     return page
+
+
+def sync_resume(*, user_id: int, cursor: int, limit: int = 500) -> list[SyncUpdate] | None:
+    """The first replay page after `cursor` (as `sync_updates_after`), or None when the client
+    must resync: the cursor is not resumable, or pruning reached it. One call, so that a
+    resuming handshake costs one trip to a database thread, not two."""
+    if not sync_cursor_is_resumable(user_id=user_id, cursor=cursor):
+        return None
+    return sync_updates_after(user_id=user_id, after=cursor, limit=limit)

@@ -16,7 +16,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import urlparse
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 
@@ -30,9 +30,17 @@ ORIGIN = (b"origin", b"http://localhost")
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
     """Run an async scenario from the test thread. The consumer's database calls then run on
     this thread, inside the test's transaction; Channels must not close that connection
-    between calls (as its own communicator also ensures)."""
-    with mock.patch("channels.db.close_old_connections", return_value=None):
+    between calls (as its own communicator also ensures), and the consumer's reads come back to
+    this thread instead of `db_reads`' pool."""
+    with (
+        mock.patch("channels.db.close_old_connections", return_value=None),
+        mock.patch("sync_app.db_reads.read", _read_on_this_thread),
+    ):
         return async_to_sync(scenario)()
+
+
+async def _read_on_this_thread(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    return await sync_to_async(func)(*args, **kwargs)
 
 
 class WebsocketCommunicator(ApplicationCommunicator):
