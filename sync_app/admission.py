@@ -1,12 +1,19 @@
 """Handshake admission: overload costs new handshakes, never established sockets.
 
-A handshake is "opening" from the moment it reaches this process until its socket is live (its
-`ready` or `resync_required` frame is sent) or gone: that is when it costs the most (token
-check, group join, barrier, replay). Past SYNC_MAX_OPENING_HANDSHAKES opening at once, or while
-the event loop runs more than SYNC_MAX_LOOP_LAG_SECONDS late (`loop_lag.py`), a new handshake
-is refused at once with HTTP 503 and `Retry-After` (the ASGI denial response; a server without
-it gets close 1013 "try again later"), never left to time out. Clients retry after a jittered
-backoff (the /live/ page: `static/sync_app/live.js`).
+A handshake is "opening" from the moment it is admitted until its socket is live (its `ready`
+or `resync_required` frame is sent) or gone: that is when it costs the most (token check, group
+join, barrier, replay). At most SYNC_MAX_OPENING_HANDSHAKES open at once, and none is admitted
+while the event loop runs more than SYNC_MAX_LOOP_LAG_SECONDS late (`loop_lag.py`).
+
+A handshake that finds no room waits in line, in arrival order, when the line ahead of it is
+short enough to be served within QUEUE_WAIT_SECONDS at the rate this process has been opening
+handshakes: a waiting handshake has cost its TCP accept and HTTP parse already and costs nothing
+more, while a refused one comes back and pays them again (in a reconnect storm, refusals, their
+retries and the clients' backoff had taken most of the time). Otherwise it is refused at once
+with HTTP 503 and `Retry-After` (the ASGI denial response; a server without it gets close 1013
+"try again later"), and so is one still waiting after twice that (the rate fell): never left to
+time out. Clients retry after a jittered backoff
+(the /live/ page: `static/sync_app/live.js`).
 
 The consumer learns of its ticket through a context variable, which its helper task inherits,
 so no per-socket scope copy is kept for it.
@@ -18,6 +25,7 @@ import asyncio
 import contextvars
 import logging
 import weakref
+from collections import deque
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +37,12 @@ logger = logging.getLogger(__name__)
 
 CLOSE_TRY_AGAIN_LATER = 1013
 DENIAL_EXTENSION = "websocket.http.response"
+# Well inside any client's handshake timeout (browsers: none; ours: 60 s).
+QUEUE_WAIT_SECONDS = 5.0
+# Memory bound: a waiting handshake is a few KB.
+QUEUE_LENGTH = 2000
+# The opening rate is measured over windows of this length.
+RATE_WINDOW_SECONDS = 1.0
 
 
 class Ticket:
@@ -41,27 +55,101 @@ class Ticket:
 
     def settle(self) -> None:
         if self.gate is not None:
-            self.gate.opening -= 1
-            self.gate = None
+            gate, self.gate = self.gate, None
+            gate.settled()
 
 
 class Gate:
-    """The opening handshakes of one event loop (one server process)."""
+    """The opening and waiting handshakes of one event loop (one server process)."""
 
-    __slots__ = ("__weakref__", "opening")
+    __slots__ = ("__weakref__", "opened", "opening", "queued", "rate", "retry", "waiting", "window_at")
 
     def __init__(self) -> None:
         self.opening = 0
+        self.opened = 0  # handshakes settled in the current rate window
+        self.window_at = -1.0
+        self.rate = 0.0  # handshakes settled per second lately, while some were waiting
+        self.waiting: deque[asyncio.Future[bool]] = deque()  # turns, oldest first (some given up)
+        self.queued = 0  # turns in `waiting` still waiting
+        self.retry: asyncio.TimerHandle | None = None
 
-    def admit(self) -> Ticket | None:
-        if self.opening >= settings.SYNC_MAX_OPENING_HANDSHAKES:
-            HANDSHAKES_REFUSED.labels("opening").inc()
+    def has_room(self) -> bool:
+        return (
+            self.opening < settings.SYNC_MAX_OPENING_HANDSHAKES
+            and loop_lag.current().lag <= settings.SYNC_MAX_LOOP_LAG_SECONDS
+        )
+
+    async def admit(self) -> Ticket | None:
+        """A ticket once there is room (at once, or after waiting in line), or None: refuse."""
+        if not self.queued and self.has_room():
+            self.opening += 1
+            return Ticket(self)
+        loop = asyncio.get_running_loop()
+        if self.queued >= QUEUE_LENGTH or self.queued + 1 > self.served_per_second(loop) * QUEUE_WAIT_SECONDS:
+            HANDSHAKES_REFUSED.labels("queue_full").inc()
             return None
-        if loop_lag.current().lag > settings.SYNC_MAX_LOOP_LAG_SECONDS:
-            HANDSHAKES_REFUSED.labels("loop_lag").inc()
+        turn: asyncio.Future[bool] = loop.create_future()
+        self.waiting.append(turn)
+        self.queued += 1
+        expiry = loop.call_later(2 * QUEUE_WAIT_SECONDS, self.give_up, turn)
+        try:
+            admitted = await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled() and turn.result():
+                self.opening -= 1  # admitted, then cancelled before it could start
+                self.admit_waiting()
+            elif not turn.done() or turn.cancelled():  # still in line (`give_up` did not count it out)
+                self.queued -= 1
+            raise
+        finally:
+            expiry.cancel()
+        if not admitted:
+            full = self.opening >= settings.SYNC_MAX_OPENING_HANDSHAKES
+            HANDSHAKES_REFUSED.labels("opening" if full else "loop_lag").inc()
             return None
-        self.opening += 1
         return Ticket(self)
+
+    def served_per_second(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The rate at which waiting handshakes can expect to be let in: measured while the
+        process was full, and at least SYNC_MAX_OPENING_HANDSHAKES a second (a fresh or idle
+        process has not measured it yet)."""
+        now = loop.time()
+        if now - self.window_at >= RATE_WINDOW_SECONDS:
+            if self.queued and self.window_at >= 0:
+                measured = self.opened / (now - self.window_at)
+                self.rate = measured if not self.rate else (self.rate + measured) / 2
+            elif not self.queued:
+                self.rate = 0.0
+            self.window_at, self.opened = now, 0
+        return max(self.rate, float(settings.SYNC_MAX_OPENING_HANDSHAKES))
+
+    def settled(self) -> None:
+        self.opening -= 1
+        self.opened += 1
+        self.admit_waiting()
+
+    def give_up(self, turn: asyncio.Future[bool]) -> None:
+        if not turn.done():
+            self.queued -= 1
+            turn.set_result(False)  # left in `waiting`; `admit_waiting` skips it
+
+    def admit_waiting(self) -> None:
+        """Give the room there is to the handshakes waiting longest."""
+        while self.waiting and self.has_room():
+            turn = self.waiting.popleft()
+            if not turn.done():
+                self.queued -= 1
+                self.opening += 1
+                turn.set_result(True)
+        while self.waiting and self.waiting[0].done():
+            self.waiting.popleft()
+        if self.queued and self.retry is None and self.opening < settings.SYNC_MAX_OPENING_HANDSHAKES:
+            # Held back by loop lag alone: nothing settles to wake the line, so look again later.
+            self.retry = asyncio.get_running_loop().call_later(loop_lag.PROBE_SECONDS, self.retry_waiting)
+
+    def retry_waiting(self) -> None:
+        self.retry = None
+        self.admit_waiting()
 
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gate] = weakref.WeakKeyDictionary()
@@ -102,7 +190,7 @@ class HandshakeAdmission:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         gate = _gates.setdefault(asyncio.get_running_loop(), Gate())
-        ticket = gate.admit()
+        ticket = await gate.admit()
         if ticket is None:
             return await refuse(scope, receive, send)
         token = _ticket.set(ticket)
