@@ -68,12 +68,8 @@ class AuditFilterSerializer(serializers.Serializer):
     task = serializers.UUIDField(required=False, help_text="Task id.")
     correlation_id = serializers.CharField(required=False, max_length=255, trim_whitespace=False)
     since = serializers.DateTimeField(required=False, help_text="Occurred at or after (ISO 8601).")
+    # `until` at or before `since` is an empty range: no entries, not an error.
     until = serializers.DateTimeField(required=False, help_text="Occurred before (ISO 8601).")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
-            raise serializers.ValidationError({"until": ["Must be later than since."]})
-        return attrs
 
     def filters(self) -> AuditFilters:
         data = self.validated_data

@@ -30,14 +30,17 @@ class LimitOffsetPagination(_LimitOffsetPagination):
         parameters = super().get_schema_operation_parameters(view)
         minimum = {self.limit_query_param: 1, self.offset_query_param: 0}
         for parameter in parameters:
-            parameter["schema"]["minimum"] = minimum[parameter["name"]]
+            parameter["schema"].update(minimum=minimum[parameter["name"]], maximum=MAXIMUM)
         return parameters
 
 
+# 18 digits: any larger offset is past every table.
+MAXIMUM = 10**18 - 1
+
+
 def _whole_number(raw: str, name: str, *, minimum: int) -> int:
-    # Digits only, as the schema's integer: no sign, spaces or "null". 18 digits: any larger
-    # offset is past every table.
+    # Digits only, as the schema's integer: no sign, spaces or "null".
     value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else -1
     if value < minimum:
-        raise ValidationError({name: [f"{name} must be a whole number from {minimum}."]})
+        raise ValidationError({name: [f"{name} must be a whole number from {minimum} to {MAXIMUM}."]})
     return value

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django_filters.utils import translate_validation
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.pagination import LimitOffsetPagination
-from core.query import DocumentedQueryMixin
-from notifications_app.models import Notification
+from core.query import DocumentedQueryMixin, comma_list_pattern, matches
+from notifications_app.models import Notification, NotificationStatus
 from notifications_app.selectors import NotificationFilter, notification_list
 from tasks_app import docs
 
@@ -51,11 +51,25 @@ class NotificationOutputSerializer(serializers.ModelSerializer):
         }
 
 
+STATUS_PATTERN = comma_list_pattern(
+    f"({'|'.join(NotificationStatus.values)})", max_items=len(NotificationStatus.values)
+)
+STATUS_MESSAGE = "status must be a comma-separated list of: " + ", ".join(NotificationStatus.values) + "."
+
+
 @extend_schema_view(
     get=extend_schema(
         tags=["notifications"],
         operation_id="notifications_list",
         summary="List your reminder notifications",
+        parameters=[
+            OpenApiParameter(
+                "status",
+                str,
+                pattern=STATUS_PATTERN,
+                description="Only records in these statuses (comma list), e.g. `dead` or `sent,delivered`.",
+            )
+        ],
         responses={200: NotificationOutputSerializer(many=True), **docs.errors(400, 401)},
     )
 )
@@ -84,7 +98,12 @@ def notification_page(request: Request) -> dict[str, Any]:
     }
     if blank:
         raise ValidationError(blank)
-    filterset = NotificationFilter(data=request.query_params, queryset=notification_list(user=request.user))
+    data = request.query_params.copy()
+    if "status" in data:
+        if not matches(STATUS_PATTERN, data["status"]):
+            raise ValidationError({"status": [STATUS_MESSAGE]})
+        data["status"] = ",".join(item.strip() for item in data["status"].split(","))
+    filterset = NotificationFilter(data=data, queryset=notification_list(user=request.user))
     if not filterset.is_valid():
         raise translate_validation(filterset.errors)
     paginator = LimitOffsetPagination()

@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from core.pagination import MAXIMUM
 from tasks_app.filters import ORDERING_FIELDS, ORDERING_PATTERN, PRIORITY_PATTERN, TAG_PATTERN
 from tasks_app.schema import DocumentedSerializer
 from tasks_app.serializers import TagOutputSerializer, TaskOutputSerializer
@@ -204,13 +205,13 @@ IF_MATCH_PATTERN = rf"^(\s*\*\s*|{_ETAG}(,{_ETAG})*)$"
 
 LIMIT = OpenApiParameter(
     "limit",
-    {"type": "integer", "minimum": 1},
+    {"type": "integer", "minimum": 1, "maximum": MAXIMUM},
     description="Page size: default 50, at most 200 (larger values are capped).",
     examples=[OpenApiExample("Twenty", value=20)],
 )
 OFFSET = OpenApiParameter(
     "offset",
-    {"type": "integer", "minimum": 0},
+    {"type": "integer", "minimum": 0, "maximum": MAXIMUM},
     description="Rows to skip (0 = first page). Use `next` from the response to page on.",
     examples=[OpenApiExample("Second page of 20", value=20)],
 )
@@ -240,7 +241,8 @@ LIST_PARAMETERS = [
     ),
     _query(
         "q",
-        {"type": "string", "maxLength": 200},
+        # No NUL: Django's form fields refuse it.
+        {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000]*$"},
         "Keyword search in title and description: case-insensitive, every word must match as a word or word "
         "prefix (`rep` finds report). Without `ordering`, tasks with every word in the title come first, then by "
         "relevance. At most 200 characters.",

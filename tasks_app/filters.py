@@ -36,7 +36,7 @@ FILTER_MESSAGES = {
     "ordering": "ordering must be a comma-separated list of up to 5 of: "
     + ", ".join(ORDERING_FIELDS)
     + " (prefix - for descending).",
-    "q": "q must be at most 200 characters.",
+    "q": "q must be at most 200 characters, none of them NUL.",
 }
 PATTERNS = {"priority": PRIORITY_PATTERN, "tag": TAG_PATTERN, "ordering": ORDERING_PATTERN}
 

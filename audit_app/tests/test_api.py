@@ -169,7 +169,6 @@ def test_cursor_keeps_the_filters_it_was_made_with(staff_client: Any, log: dict[
         ({"until": "2026-13-01"}, "until"),
         ({"topic": "payments"}, "topic"),
         ({"action": " , "}, "action"),
-        ({"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, "until"),
         ({"limit": "0"}, "limit"),
         ({"limit": "many"}, "limit"),
         ({"cursor": "garbage!"}, "cursor"),
@@ -183,6 +182,13 @@ def test_invalid_filter_values_answer_400_with_the_field(api_client: Any, params
     body = response.json()["error"]
     assert body["code"] == "validation_error"
     assert field in body["fields"]
+
+
+def test_until_at_or_before_since_is_an_empty_range_not_an_error(staff_client: Any, log: dict[str, Any]) -> None:
+    # The schema can say each bound's format, not how they relate: a well-formed pair is a 200.
+    for until in ("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"):
+        response = staff_client.get("/api/v1/audit/", {"since": "2026-11-02T00:00:00Z", "until": until})
+        assert keys(response) == []
 
 
 def test_anonymous_requests_are_refused() -> None:

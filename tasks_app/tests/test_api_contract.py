@@ -142,3 +142,28 @@ def test_the_time_zone_enum_is_the_set_the_server_accepts(api_client, client):
     refused = api_client.post("/api/v1/tasks/", {"title": "t", "timezone": "Mars/Olympus"}, format="json")
     assert refused.status_code == 400
     assert list(refused.json()["error"]["fields"]) == ["timezone"]
+
+
+@pytest.mark.parametrize(("status", "accepted"), [("sent, delivered", True), ("dead", True), ("sent,,dead", False)])
+def test_notification_statuses_are_the_schemas_comma_list(api_client, client, status, accepted):
+    document = client.get("/api/schema/", {"format": "json"}).json()
+    parameters = document["paths"]["/api/v1/notifications/"]["get"]["parameters"]
+    (pattern,) = [p["schema"]["pattern"] for p in parameters if p["name"] == "status"]
+    assert (re.search(pattern, status) is not None) is accepted
+    assert api_client.get("/api/v1/notifications/", {"status": status}).status_code == (200 if accepted else 400)
+
+
+def test_page_bounds_and_search_text_are_what_the_schema_says(api_client, client):
+    document = client.get("/api/schema/", {"format": "json"}).json()
+    parameters = {p["name"]: p["schema"] for p in document["paths"]["/api/v1/tasks/"]["get"]["parameters"]}
+    assert parameters["offset"]["maximum"] == parameters["limit"]["maximum"] == 10**18 - 1
+    assert api_client.get("/api/v1/tasks/", {"offset": str(10**18 - 1)}).status_code == 200
+    assert api_client.get("/api/v1/tasks/", {"offset": str(10**18)}).status_code == 400
+    assert re.search(parameters["q"]["pattern"], "a\x00") is None
+    assert api_client.get("/api/v1/tasks/", {"q": "a\x00"}).status_code == 400
+
+
+def test_me_documents_its_401(client):
+    document = client.get("/api/schema/", {"format": "json"}).json()
+    assert "401" in document["paths"]["/api/v1/me/"]["get"]["responses"]
+    assert client.get("/api/v1/me/").status_code == 401
