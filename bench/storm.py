@@ -100,6 +100,7 @@ class Storm:
         def schedule() -> None:
             for sock in socks:
                 sock.reopen_in = random.uniform(0, spread_seconds)
+                sock.live = False  # from now on: `live_count()` counts only the sockets back
                 if sock.ws is not None:
                     self.loop.create_task(sock.ws.close())
 
