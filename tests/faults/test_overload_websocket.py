@@ -10,7 +10,7 @@ reading for a few seconds would close answered sockets with 4408.
 
 Checked: no live socket is closed by the server; every handshake is answered (accepted, or
 refused with 503 and Retry-After) and none is left to time out; an accepted one goes live; every socket is live again
-within 60 s; every update reaches its owner (live, or replayed on resume)."""
+within 20 s of the storm's start; every update reaches its owner (live, or replayed on resume)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ SOCKETS = 700
 STORM = 500
 UPDATES_PER_SECOND = 50
 UPDATE_SECONDS = 10.0
-BACK_WITHIN_SECONDS = 60.0
+# From the storm's start. Handshakes that wait in line instead of being refused and backing off
+# bring all 500 back within the 10 s of updates; refused and retried, they took ~36 s.
+BACK_WITHIN_SECONDS = 20.0
 # A refusal is answered at once; 500 handshakes arriving together queue behind one another (on
 # both ends, on a shared 2-core machine) for up to ~2.3 s. Far inside the clients' 60 s timeout.
 REFUSAL_ANSWER_SECONDS = 5.0
@@ -86,9 +88,11 @@ def test_a_reconnect_storm_costs_new_handshakes_never_open_sockets_nor_updates(s
         assert wait_for(lambda: storm.live_count() == SOCKETS, 120) is not None
         time.sleep(3.0)  # a round of pings answered, before the storm
 
+        storm_started = time.monotonic()
         storm.reconnect(socks[:STORM], spread_seconds=0.0)
         published = publish(users, UPDATES_PER_SECOND, UPDATE_SECONDS)
         back = wait_for(lambda: storm.live_count() == len(pairs), BACK_WITHIN_SECONDS)
+        back = None if back is None else time.monotonic() - storm_started
         expected = sum(len(ids) for ids in published.values())
 
         def delivered() -> int:
@@ -122,4 +126,5 @@ def test_a_reconnect_storm_costs_new_handshakes_never_open_sockets_nor_updates(s
     assert not result.errors, dict(result.errors)
     assert max(result.refused_s, default=0.0) <= REFUSAL_ANSWER_SECONDS
     assert back is not None, f"only {storm.live_count()} of {len(pairs)} sockets live after {BACK_WITHIN_SECONDS} s"
+    assert back <= BACK_WITHIN_SECONDS, f"all sockets back only {back:.1f} s after the storm began"
     assert delivered() == expected, f"{expected - delivered()} of {expected} updates never reached their owner"
