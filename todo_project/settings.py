@@ -366,7 +366,7 @@ SYNC_CLIENT_BURST = env.int("SYNC_CLIENT_BURST", default=20)
 # Overload (sync_app/admission.py): a process refuses new handshakes (503, Retry-After) while this
 # many are still opening, or while its event loop runs this late; a loop that late also holds the
 # pong deadline back (the server, not the client, was slow to read).
-SYNC_MAX_OPENING_HANDSHAKES = env.int("SYNC_MAX_OPENING_HANDSHAKES", default=64)
+SYNC_MAX_OPENING_HANDSHAKES = env.int("SYNC_MAX_OPENING_HANDSHAKES", default=256)
 SYNC_MAX_LOOP_LAG_SECONDS = env.float("SYNC_MAX_LOOP_LAG_SECONDS", default=0.5)
 SYNC_RETRY_AFTER_SECONDS = env.int("SYNC_RETRY_AFTER_SECONDS", default=5)
 
