@@ -18,10 +18,15 @@ from rest_framework.request import Request
 
 _CONVERTER = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
 
+# The end of a schema pattern. Python's `$` also matches before a final newline, ECMA's does not:
+# with the lookahead both mean the end of the value, so a generator never adds a newline (which
+# in a header is a malformed request) and every client's validator agrees with the server's.
+END = r"(?!\n)$"
+
 
 def comma_list_pattern(item: str, *, max_items: int) -> str:
     """1 to `max_items` `item`s separated by commas (spaces around a comma allowed), no blanks."""
-    return rf"^{item}( *, *{item}){{0,{max_items - 1}}}$"
+    return rf"^{item}( *, *{item}){{0,{max_items - 1}}}{END}"
 
 
 def matches(pattern: str, value: str) -> bool:

@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 
 from core.pagination import MAXIMUM
+from core.query import END
 from tasks_app.filters import ORDERING_FIELDS, ORDERING_PATTERN, PRIORITY_PATTERN, TAG_PATTERN
 from tasks_app.schema import DocumentedSerializer
 from tasks_app.serializers import TagOutputSerializer, TaskOutputSerializer
@@ -200,8 +201,8 @@ TagPageSerializer = _page("TagPage", TagOutputSerializer)
 
 # --- Parameters -------------------------------------------------------------------------------
 
-_ETAG = r'\s*(W/)?"?[0-9]{1,12}"?\s*'
-IF_MATCH_PATTERN = rf"^(\s*\*\s*|{_ETAG}(,{_ETAG})*)$"
+_ETAG = r'[ \t]*(W/)?"?[0-9]{1,12}"?[ \t]*'
+IF_MATCH_PATTERN = rf"^([ \t]*\*[ \t]*|{_ETAG}(,{_ETAG})*){END}"
 
 LIMIT = OpenApiParameter(
     "limit",
@@ -242,7 +243,7 @@ LIST_PARAMETERS = [
     _query(
         "q",
         # No NUL: Django's form fields refuse it.
-        {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000]*$"},
+        {"type": "string", "maxLength": 200, "pattern": rf"^[^\u0000]*{END}"},
         "Keyword search in title and description: case-insensitive, every word must match as a word or word "
         "prefix (`rep` finds report). Without `ordering`, tasks with every word in the title come first, then by "
         "relevance. At most 200 characters.",
@@ -290,7 +291,8 @@ LIST_PARAMETERS = [
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     # tasks_app/idempotency.py: 1 to 255 printable ASCII characters.
-    {"type": "string", "pattern": "^[ -~]{1,255}$"},
+    # No space at either end: HTTP strips it, so the server would see another key.
+    {"type": "string", "pattern": rf"^[!-~]([ -~]{{0,253}}[!-~])?{END}"},
     OpenApiParameter.HEADER,
     description="Optional, recommended for retries: a unique string (a UUID) per intended creation. Repeating the "
     "request with the same key and body returns the first response (header `Idempotent-Replayed: true`) instead of "

@@ -167,3 +167,26 @@ def test_me_documents_its_401(client):
     document = client.get("/api/schema/", {"format": "json"}).json()
     assert "401" in document["paths"]["/api/v1/me/"]["get"]["responses"]
     assert client.get("/api/v1/me/").status_code == 401
+
+
+def test_no_parameter_pattern_ends_where_python_and_ecma_disagree(client):
+    """Python's `$` matches before a final newline, ECMA's does not: a generator would put one
+    into a header (a malformed request), and validators would disagree with the server."""
+    document = client.get("/api/schema/", {"format": "json"}).json()
+    parameters = [
+        parameter
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if "pattern" in parameter.get("schema", {})
+    ]
+    assert len(parameters) >= 8
+    for parameter in parameters:
+        assert parameter["schema"]["pattern"].endswith(r"(?!\n)$"), parameter["name"]
+    headers = {
+        parameter["name"]: parameter["schema"]["pattern"] for parameter in parameters if parameter["in"] == "header"
+    }
+    assert set(headers) == {"If-Match", "Idempotency-Key"}
+    for value in ('"3"', "*", "key-1"):
+        assert not any(re.search(pattern, value + "\n") for pattern in headers.values())
+    assert re.search(headers["Idempotency-Key"], " key-1") is None  # HTTP would strip the space
