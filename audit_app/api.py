@@ -25,6 +25,8 @@ from audit_app.pagination import AuditCursorPagination
 from audit_app.selectors import AuditFilters, audit_log_list
 from core.query import DocumentedQueryMixin, comma_list_pattern
 from kafka_bridge.topics import all_topic_names
+from tasks_app import docs
+from tasks_app.docs import ErrorSerializer
 
 MAX_LIST_ITEMS = 50
 
@@ -116,7 +118,9 @@ class AuditLogSerializer(serializers.ModelSerializer):
 
 
 # Found by schemathesis (tests/faults): bad filters answer 400, which the schema did not say.
-INVALID_FILTERS = OpenApiResponse(description="Invalid filters: the error shape with a message per field.")
+INVALID_FILTERS = OpenApiResponse(
+    response=ErrorSerializer, description="Invalid filters: the error shape with a message per field."
+)
 
 
 def _filtered(request: Request, *, newest_first: bool) -> QuerySet[AuditLog]:
@@ -137,7 +141,7 @@ class AuditLogListApi(DocumentedQueryMixin, GenericAPIView):
 
     @extend_schema(
         parameters=[AuditFilterSerializer],
-        responses={200: AuditLogSerializer(many=True), 400: INVALID_FILTERS},
+        responses={200: AuditLogSerializer(many=True), 400: INVALID_FILTERS, **docs.errors(401)},
     )
     def get(self, request: Request) -> Response:
         return Response(audit_log_page(request))
@@ -196,6 +200,8 @@ class AuditLogExportApi(DocumentedQueryMixin, GenericAPIView):
                 OpenApiTypes.STR, description="One audit entry (as in the list) per line."
             ),
             400: INVALID_FILTERS,
+            **docs.errors(401),
+            404: OpenApiResponse(response=ErrorSerializer, description="`format` names no renderer (json, ndjson)."),
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
