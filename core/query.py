@@ -42,18 +42,20 @@ def openapi_document() -> dict[str, Any]:
 
 
 @cache
-def _query_parameters() -> dict[tuple[str, str], frozenset[str]]:
+def _query_parameters() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
     return {
-        (path, method.upper()): frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+        (path, method.upper()): {
+            p["name"]: p.get("schema", {}) for p in operation.get("parameters", []) if p["in"] == "query"
+        }
         for path, operations in openapi_document()["paths"].items()
         for method, operation in operations.items()
         if isinstance(operation, dict)
     }
 
 
-def documented_query_parameters(request: Request) -> frozenset[str] | None:
-    """The query parameters the document lists for this request's operation; None for an
-    operation it does not describe (an unsupported method, which the view answers with 405)."""
+def documented_query_parameters(request: Request) -> dict[str, dict[str, Any]] | None:
+    """The query parameters (name → schema) the document lists for this request's operation;
+    None for an operation it does not describe (an unsupported method, answered with 405)."""
     match = request.resolver_match
     if match is None:
         return None
@@ -62,16 +64,22 @@ def documented_query_parameters(request: Request) -> frozenset[str] | None:
 
 
 class DocumentedQueryMixin:
-    """For API views: a query parameter the operation does not document is a 400 naming it,
-    after authentication (an anonymous caller learns first that it needs a token)."""
+    """For API views: a query parameter the operation does not document, or an empty value of
+    an enumerated one (DRF's `format` among them), is a 400 naming it, after authentication (an
+    anonymous caller learns first that it needs a token)."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         documented = documented_query_parameters(request)
         if documented is None:
             return
-        unknown = sorted(set(request.query_params) - documented)
-        if unknown:
-            known = ", ".join(sorted(documented)) or "none"
-            message = f"Unknown query parameter; this operation takes: {known}."
-            raise ValidationError({name: [message] for name in unknown})
+        errors: dict[str, list[str]] = {}
+        known = ", ".join(sorted(documented)) or "none"
+        for name, value in request.query_params.items():
+            if name not in documented:
+                errors[name] = [f"Unknown query parameter; this operation takes: {known}."]
+            elif value == "" and "enum" in documented[name]:
+                # DRF and django-filter take an empty value for none; the enumeration has no "".
+                errors[name] = ["This field may not be blank."]
+        if errors:
+            raise ValidationError(errors)

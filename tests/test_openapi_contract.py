@@ -38,11 +38,13 @@ def web(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
         stack.managed.stop_all()
 
 
-# ~6.5 min on 2 shared cores (12,500 cases), over the suite's default 300 s.
+# ~7 min on 2 shared cores (~21,000 cases: the coverage phase sends every time zone of the enum to
+# each body that takes one), over the suite's default 300 s.
 @pytest.mark.timeout(900)
-# Not yet: what remains is listed in issue 23's closing note (query-parameter patterns, time zone
-# enum, reminders oneOf, unknown query parameters, non-UUID ids answered with Django's HTML 404,
-# the session cookie scheme, and 409/412/422 answers to well-formed requests). Remove when green.
+# Not yet, and not in the application: header values with control characters, which uvicorn's HTTP
+# parser refuses with its own text/plain 400 before the app; and two stateful false positives of
+# schemathesis 4.3.3 (use_after_free after a DELETE that itself failed, fixed upstream in #4067; a
+# create replayed by Idempotency-Key whose task was deleted since). Remove when green.
 @pytest.mark.xfail(strict=True, reason="the OpenAPI document does not yet say exactly what the server does")
 def test_schemathesis_with_every_check_and_every_phase_finds_no_failure(web, make_user):
     user = make_user("contract")

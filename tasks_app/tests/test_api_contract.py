@@ -190,3 +190,9 @@ def test_no_parameter_pattern_ends_where_python_and_ecma_disagree(client):
     for value in ('"3"', "*", "key-1"):
         assert not any(re.search(pattern, value + "\n") for pattern in headers.values())
     assert re.search(headers["Idempotency-Key"], " key-1") is None  # HTTP would strip the space
+
+
+def test_an_empty_format_of_the_export_is_400_as_its_enumeration_says(api_client):
+    response = api_client.get("/api/v1/audit/export/", {"format": ""})
+    assert response.status_code == 400
+    assert "format" in json.loads(response.content)["error"]["fields"]
