@@ -299,7 +299,9 @@ if KAFKA_EMBEDDED_BROKER not in ("tansu", "apache"):
     raise ImproperlyConfigured(f"KAFKA_EMBEDDED_BROKER must be tansu or apache, not {KAFKA_EMBEDDED_BROKER!r}")
 # Tansu's quirks (DESIGN.md section 11) are worked around only where this is on: by default
 # wherever the embedded Tansu runs; the test harness sets it for its children.
-KAFKA_TANSU_WORKAROUNDS = env.bool("KAFKA_TANSU_WORKAROUNDS", default=KAFKA_EMBEDDED and KAFKA_EMBEDDED_BROKER == "tansu")
+KAFKA_TANSU_WORKAROUNDS = env.bool(
+    "KAFKA_TANSU_WORKAROUNDS", default=KAFKA_EMBEDDED and KAFKA_EMBEDDED_BROKER == "tansu"
+)
 # librdkafka's group.protocol: `classic` or `consumer` (KIP-848, broker-side assignment).
 KAFKA_GROUP_PROTOCOL = env.str("KAFKA_GROUP_PROTOCOL", default="classic")
 if KAFKA_GROUP_PROTOCOL not in ("classic", "consumer"):
