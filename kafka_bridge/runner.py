@@ -62,6 +62,11 @@ DLQ_HEADERS = (
 )
 CORRELATION_HEADER = "correlation_id"
 ERROR_HEADER_LENGTH = 2000
+# TESTS ONLY (tests/faults/test_consumer_kills.py), off unless set: seconds to pause after a poll
+# batch is handled and before its offsets are committed, announced by a "consumer fault point"
+# log line, so that a SIGKILL provably lands while the member holds processed, uncommitted
+# records. Never set it in a deployment: every batch would wait this long.
+FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("KAFKA_CONSUMER_FAULT_PAUSE_BEFORE_COMMIT") or 0)
 
 
 # Classic groups: a dead member's partitions move after this (the runner's failover time).
@@ -271,6 +276,9 @@ class ConsumerRunner:
         if not done or self.consumer is None:
             return
         offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in done.items()]
+        if FAULT_PAUSE_BEFORE_COMMIT:
+            logger.warning("consumer fault point: handled, not yet committed", extra=self._log())
+            time.sleep(FAULT_PAUSE_BEFORE_COMMIT)
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:

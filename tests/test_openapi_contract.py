@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from core.auth.tokens import issue_token
-from sync_app.tests.e2e import Stack
+from sync_app.tests.e2e import Stack, web_only
 from tasks_app.services import task_create
-from tests.fixtures import LOG_DIR, subprocess_env
+from tests.fixtures import LOG_DIR
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -27,15 +27,9 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 @pytest.fixture(scope="module")
 def web(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
-    with django_db_blocker.unblock():
-        # Rate limits off: thousands of requests in a few minutes are the point here.
-        env = subprocess_env(API_THROTTLE_USER_RATE="", API_THROTTLE_ANON_RATE="")
-    stack = Stack(env)
-    try:
-        stack.start_web()
+    # Rate limits off: thousands of requests in a few minutes are the point here.
+    with web_only(django_db_blocker, API_THROTTLE_USER_RATE="", API_THROTTLE_ANON_RATE="") as stack:
         yield stack
-    finally:
-        stack.managed.stop_all()
 
 
 # ~7 min on 2 shared cores (~21,000 cases: the coverage phase sends every time zone of the enum to

@@ -8,19 +8,12 @@ from typing import Any
 
 import pytest
 
-from sync_app.tests.e2e import Stack
-from tests.fixtures import subprocess_env
+from sync_app.tests.e2e import Stack, web_only
 
 BROWSER_ORIGIN = "http://app.example"
 
 
 @pytest.fixture(scope="module")
 def web(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
-    with django_db_blocker.unblock():
-        env = subprocess_env(CORS_ALLOWED_ORIGINS=BROWSER_ORIGIN, API_THROTTLE_USER_RATE="")
-    stack = Stack(env)
-    try:
-        stack.start_web()
+    with web_only(django_db_blocker, CORS_ALLOWED_ORIGINS=BROWSER_ORIGIN, API_THROTTLE_USER_RATE="") as stack:
         yield stack
-    finally:
-        stack.managed.stop_all()

@@ -14,8 +14,7 @@ import pytest
 from django.core.cache import cache
 
 from core.auth.tokens import issue_token
-from sync_app.tests.e2e import Stack
-from tests.fixtures import subprocess_env
+from sync_app.tests.e2e import Stack, web_only
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -25,14 +24,8 @@ DAY = 86_400
 
 @pytest.fixture(scope="module")
 def limited_web(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
-    with django_db_blocker.unblock():
-        env = subprocess_env(API_THROTTLE_USER_RATE="3/day")
-    stack = Stack(env)
-    try:
-        stack.start_web()
+    with web_only(django_db_blocker, API_THROTTLE_USER_RATE="3/day") as stack:
         yield stack
-    finally:
-        stack.managed.stop_all()
 
 
 def _forget_counts(*users: Any) -> None:

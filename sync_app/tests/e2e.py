@@ -10,6 +10,7 @@ import json
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from kafka_bridge.embedded import free_port
-from tests.fixtures import ManagedProcesses, wait_until
+from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
 from todo_project.uvicorn_args import WEBSOCKET_ARGS
 
 
@@ -90,6 +91,20 @@ class Stack:
             return exc.response.status_code
         ws.close()
         return None
+
+
+@contextlib.contextmanager
+def web_only(django_db_blocker: Any, **env: str) -> Iterator[Stack]:
+    """A uvicorn of the web role alone, against the test database, with `env` on top of a child's
+    environment; stopped on exit. For module-scoped fixtures."""
+    with django_db_blocker.unblock():
+        environment = subprocess_env(**env)
+    stack = Stack(environment)
+    try:
+        stack.start_web()
+        yield stack
+    finally:
+        stack.managed.stop_all()
 
 
 def next_frame(ws: ClientConnection, timeout: float = 20.0) -> dict[str, Any]:

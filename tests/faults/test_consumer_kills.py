@@ -1,11 +1,12 @@
 """The audit and recurrence consumers SIGKILLed again and again while events flow, each kill
 landing while the member holds records it has processed but not committed.
 
-A crasher per consumer starts a member, waits for its partitions and then probes it: it freezes
-the member (SIGSTOP), reads the group's committed offsets and what the member has stored since
-it started (audit rows carry their Kafka offset; a recurrence processed-event is located by its
-audit row), and SIGKILLs it only if some of that work lies at or past the committed offset;
-otherwise it lets the member run on and probes again. So every kill counted has processed but
+A crasher per consumer starts a member with the runner's tests-only fault point on (a pause after
+a batch is handled, before its offsets are committed, announced in the log), and at each such
+line freezes the member (SIGSTOP), reads the group's committed offsets and what the member has
+stored since it started (audit rows carry their Kafka offset; a recurrence processed-event is
+located by its audit row), and SIGKILLs it only if some of that work lies at or past the
+committed offset; otherwise it lets the member run on. So every kill counted has processed but
 uncommitted records (asserted), which the next member gets again and must skip.
 
 What should arrive is what the test wrote: the ids of its events (each on `task-events` and
@@ -18,8 +19,8 @@ backlog written meanwhile is what the next member is killed in.
 
 from __future__ import annotations
 
+import json
 import os
-import random
 import signal
 import threading
 import time
@@ -42,7 +43,7 @@ from kafka_bridge.topics import Topic
 from tasks_app.models import Task
 from tasks_app.services import task_complete, task_create
 from tests.faults.support import at_scale, kafka_lag, log_text
-from tests.fixtures import ManagedProcesses, wait_until
+from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -52,6 +53,10 @@ RECURRING = at_scale(100, 500)
 # timeout and a join, ~10 s), and a backlog at every join.
 WRITE_SECONDS = at_scale(50, 600)
 KILLS_EACH = 3
+# The crashers' members pause this long at the runner's fault point (handled, not committed), so
+# that a probe lands there; the last members, which drain the backlog, do not.
+FAULT_PAUSE_S = 0.5
+FAULT_POINT = "consumer fault point"
 CONSUMERS = ("audit", "recurrence")
 TOPICS = [Topic.TASK_EVENTS.value, Topic.TASK_UPDATES.value]
 
@@ -67,16 +72,25 @@ def committed(group: str) -> dict[tuple[str, int], int]:
 
 
 def uncommitted_work(name: str, since: datetime) -> int:
-    """Records the member started at `since` has processed (its work committed to PostgreSQL)
-    whose offsets the group has not committed."""
+    """Records the member has processed (its work committed to PostgreSQL) whose offsets the group
+    has not committed. Audit rows carry their Kafka offset: those at or past the committed offset.
+    A recurrence processed-event carries no offset: those written after `since`, the member's
+    last commit (its previous fault point's pause ended), or its start."""
+    if name != "audit":
+        return ProcessedEvent.objects.filter(group=name, processed_at__gt=since).count()
     offsets = committed(name)
-    if name == "audit":
-        rows = AuditLog.objects.filter(received_at__gte=since, topic__in=TOPICS)
-    else:
-        done = ProcessedEvent.objects.filter(group=name, processed_at__gte=since).values_list("event_id", flat=True)
-        rows = AuditLog.objects.filter(topic=Topic.TASK_EVENTS.value, event_id__in=list(done))
+    rows = AuditLog.objects.filter(received_at__gte=since, topic__in=TOPICS)
     positions = rows.values_list("topic", "kafka_partition", "kafka_offset")
     return sum(1 for topic, partition, offset in positions if offset >= offsets[(topic, partition)])
+
+
+def fault_points(process: Any) -> list[datetime]:
+    """When the member logged each of its fault points (handled, not yet committed)."""
+    return [
+        datetime.fromisoformat(json.loads(line)["time"])
+        for line in log_text(process).splitlines()
+        if FAULT_POINT in line and line.startswith("{")
+    ]
 
 
 class Crasher(threading.Thread):
@@ -97,7 +111,12 @@ class Crasher(threading.Thread):
     def run(self) -> None:
         try:
             while self.kills < KILLS_EACH and not self.stop_requested.is_set():
-                process = self.processes.manage(f"{self.consumer}-{self.kills}", "run_consumer", self.consumer)
+                process = self.processes.manage(
+                    f"{self.consumer}-{self.kills}",
+                    "run_consumer",
+                    self.consumer,
+                    env=subprocess_env(KAFKA_CONSUMER_FAULT_PAUSE_BEFORE_COMMIT=str(FAULT_PAUSE_S)),
+                )
                 started_at = timezone.now()
                 started = time.monotonic()
                 while "partitions assigned" not in log_text(process):
@@ -112,18 +131,27 @@ class Crasher(threading.Thread):
             connections.close_all()
 
     def _kill_with_work_in_hand(self, process: Any, started_at: datetime) -> None:
+        """At the member's fault point (handled, not yet committed: FAULT_PAUSE_S), freeze it
+        and kill it if it holds processed work past the committed offsets; else let it go on."""
+        seen = 0
         while not self.stop_requested.is_set():
+            points = fault_points(process)
+            if len(points) == seen:
+                time.sleep(0.02)
+                continue
+            seen = len(points)
             os.killpg(process.pid, signal.SIGSTOP)
             self.probes += 1
-            time.sleep(0.05)  # a commit already sent reaches the broker
-            held = uncommitted_work(self.consumer, started_at)
+            # Its work since the last commit: the pause before that commit ended FAULT_PAUSE_S
+            # after the previous fault point (audit reads its offsets, and needs only the start).
+            last_commit = points[-2] + timedelta(seconds=FAULT_PAUSE_S) if len(points) > 1 else started_at
+            held = uncommitted_work(self.consumer, started_at if self.consumer == "audit" else last_commit)
             if held:
                 self.processes.kill(process, signal.SIGKILL)
                 self.kills += 1
                 self.uncommitted_at_kills.append(held)
                 return
             os.killpg(process.pid, signal.SIGCONT)
-            time.sleep(random.uniform(0.0, 0.15))  # jitter: probes must not lock onto the poll cycle
         os.killpg(process.pid, signal.SIGCONT)  # the writer is done: this member drains
 
 
