@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +25,7 @@ from django.dispatch import Signal
 
 from core import tracing
 from core.correlation import get_correlation_id
+from core.domain_events import batched, outbox_batch
 from kafka_bridge import metrics
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.models import OutboxEvent
@@ -35,6 +34,8 @@ from notifications_app import signals as notification_signals
 from tasks_app import signals as task_signals
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["NOTIFY_CHANNEL", "outbox_batch", "outbox_rows", "record_event"]
 
 TASK_TOPICS = (Topic.TASK_EVENTS.value, Topic.TASK_UPDATES.value)
 REMINDER_TOPICS = (Topic.REMINDERS.value,)
@@ -124,28 +125,8 @@ def outbox_rows(
     ]
 
 
-# The rows of the innermost `outbox_batch()` in progress in this thread or task, if any.
-_batch: ContextVar[list[OutboxEvent] | None] = ContextVar("outbox_batch", default=None)
-
-
-@contextmanager
-def outbox_batch() -> Iterator[None]:
-    """Inside the caller's transaction: the events recorded within are written to the outbox in
-    one INSERT when the block ends (in recording order, so in the order the relay publishes
-    them), instead of one INSERT each. For passes that emit many events (reminder dispatch: 500
-    round trips became one) and for each task change (its event and its reminders'). Nothing is
-    written if the block raises. Nested blocks join the outermost."""
-    if _batch.get() is not None:
-        yield
-        return
-    rows: list[OutboxEvent] = []
-    token = _batch.set(rows)
-    try:
-        yield
-    finally:
-        _batch.reset(token)
-    if rows:
-        OutboxEvent.objects.insert_all(rows)
+def _insert_rows(rows: list[OutboxEvent]) -> None:
+    OutboxEvent.objects.insert_all(rows)
 
 
 def record_event(
@@ -157,7 +138,7 @@ def record_event(
     Within `outbox_batch()` the rows are saved (and get their ids and sequence) when the batch
     ends."""
     rows = outbox_rows(event, topics, extra_headers)
-    batch = _batch.get()
+    batch = batched(_insert_rows)
     if batch is None:
         rows = OutboxEvent.objects.insert_all(rows)
     else:
