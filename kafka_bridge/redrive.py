@@ -18,8 +18,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from django.conf import settings
 
 from kafka_bridge.config import client_config
+from kafka_bridge.dead_letters import DLQ_HEADERS
 from kafka_bridge.producer import get_producer
-from kafka_bridge.runner import DLQ_HEADERS
 from kafka_bridge.topics import DLQ_SUFFIX
 
 REDRIVE_GROUP = "kafka-bridge-redrive"

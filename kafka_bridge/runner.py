@@ -36,12 +36,11 @@ from django.db import close_old_connections, connection, transaction
 from core import tracing
 from core.correlation import correlation_scope
 from core.sequences import MappedOnUse
-from kafka_bridge import metrics
+from kafka_bridge import dead_letters, metrics
 from kafka_bridge.config import client_config
 from kafka_bridge.envelope import CloudEvent, InvalidEvent
 from kafka_bridge.errors import PermanentError
 from kafka_bridge.producer import close as close_producer
-from kafka_bridge.producer import get_producer
 from kafka_bridge.records import ConsumedRecord
 from kafka_bridge.registry import ConsumerDefinition, batch_handler_for, handlers_for
 from kafka_bridge.schemas import decode_event
@@ -49,19 +48,7 @@ from kafka_bridge.topics import DLQ_SUFFIX, ensure_topics
 
 logger = logging.getLogger(__name__)
 
-# Headers the runner adds to a dead-lettered record; `redrive_dlq` strips them again.
-DLQ_HEADERS = (
-    "error",
-    "handler",
-    "attempts",
-    "failed_at",
-    "group",
-    "original_topic",
-    "original_partition",
-    "original_offset",
-)
 CORRELATION_HEADER = "correlation_id"
-ERROR_HEADER_LENGTH = 2000
 # TESTS ONLY (tests/faults/test_consumer_kills.py), off unless set: seconds to pause after a poll
 # batch is handled and before its offsets are committed, announced by a "consumer fault point"
 # log line, so that a SIGKILL provably lands while the member holds processed, uncommitted
@@ -413,35 +400,26 @@ class ConsumerRunner:
             logger.error("record cannot be processed and has no DLQ; skipped", extra=self._log(error=error))
             metrics.RECORDS_HANDLED.labels(self.group, topic, "skipped").inc()
             return True
-        headers = [(name, value) for name, value in message.headers() or [] if name not in DLQ_HEADERS]
-        headers += [
-            ("error", error[:ERROR_HEADER_LENGTH].encode()),
-            ("handler", handler.encode()),
-            ("attempts", str(attempts).encode()),
-            ("failed_at", datetime.now(UTC).isoformat().encode()),
-            ("group", self.group.encode()),
-            ("original_topic", topic.encode()),
-            ("original_partition", str(message.partition()).encode()),
-            ("original_offset", str(message.offset()).encode()),
-        ]
-        result: list[Any] = []
+        letter = dead_letters.dead_letter(
+            topic=topic,
+            partition=message.partition(),
+            offset=message.offset(),
+            key=message.key(),
+            value=message.value(),
+            headers=message.headers() or [],
+            error=error,
+            handler=handler,
+            attempts=attempts,
+            group=self.group,
+        )
         attempt = 0
         while True:
             attempt += 1
-            result.clear()
-            producer = get_producer()
-            producer.produce(
-                topic + DLQ_SUFFIX,
-                key=message.key(),
-                value=message.value(),
-                headers=headers,
-                on_delivery=lambda err, msg: result.append(err),
-            )
-            producer.flush(30)
-            if result and result[0] is None:
+            failure = dead_letters.send([letter])
+            if failure is None:
                 metrics.RECORDS_DEAD_LETTERED.labels(self.group, topic).inc()
                 return True
-            logger.error("DLQ produce failed; retrying", extra=self._log(error=str(result[0] if result else "timeout")))
+            logger.error("DLQ produce failed; retrying", extra=self._log(error=failure))
             close_producer(timeout=0)  # a stuck idempotent producer (see relay._Pipeline.finish): a fresh one
             if self.stop.wait(self._backoff(attempt)):
                 return False

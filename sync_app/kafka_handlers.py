@@ -16,11 +16,11 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from core import tracing
+from kafka_bridge.dead_letters import DLQ_HEADERS, ERROR_HEADER_LENGTH
 from kafka_bridge.models import ProcessedEvent
 from kafka_bridge.producer import get_producer
 from kafka_bridge.records import ConsumedRecord
 from kafka_bridge.registry import batch_handler
-from kafka_bridge.runner import DLQ_HEADERS, ERROR_HEADER_LENGTH
 from kafka_bridge.topics import DLQ_SUFFIX
 from sync_app.metrics import REJECTED_RECORDS
 from sync_app.protocol import UPDATE_TYPES
