@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from core.domain_events.fields import is_uuid
 
 SPECVERSION = "1.0"
 DATACONTENTTYPE = "application/json"
@@ -32,21 +33,7 @@ ENVELOPE_FIELDS = frozenset(
 # this many decimal digits so that strings compare as the numbers do (any bigint fits).
 SEQUENCE_DIGITS = 20
 
-
-# The form every producer of ours writes (str(uuid.uuid4())): checked without building a UUID.
-_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def is_uuid(value: Any) -> bool:
-    """Whether `uuid.UUID(value)` accepts `value` (braces, a urn:uuid: prefix, no hyphens...),
-    with a fast path for the canonical form: every consumer checks several ids per record."""
-    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
-        return True
-    try:
-        uuid.UUID(value)
-    except (TypeError, ValueError, AttributeError):
-        return False
-    return True
+__all__ = ["SEQUENCE_DIGITS", "CloudEvent", "InvalidEvent", "is_uuid"]
 
 
 class InvalidEvent(ValueError):

@@ -1,11 +1,12 @@
-"""The routing table from domain signals to outbox rows (DESIGN.md sections 1 and 3).
+"""Domain signals to outbox rows: the receivers of every app's declared event routes (DESIGN.md sections 1 and 3).
 
-Services send their app's domain signals inside their transaction; the receivers here turn each
-into one CloudEvent and write it to the outbox, one row per topic, in that same transaction. So a
-rolled-back change leaves no event, and the routing of events to topics lives in this one place.
-The relay is woken by a NOTIFY that the outbox's INSERT trigger sends and PostgreSQL delivers at
-commit (a looping relay LISTENs) and, unless KAFKA_OUTBOX_CELERY_WAKEUP is off, through Celery
-after the commit (`relay_outbox_task`).
+Services send their app's domain signals inside their transaction; each app declares in its
+`events.py` which event each signal becomes and on which topics (`core.domain_events`). The
+receivers here turn each signal into one CloudEvent and write it to the outbox, one row per
+topic, in that same transaction, so a rolled-back change leaves no event. The relay is woken by
+a NOTIFY that the outbox's INSERT trigger sends and PostgreSQL delivers at commit (a looping
+relay LISTENs) and, unless KAFKA_OUTBOX_CELERY_WAKEUP is off, through Celery after the commit
+(`relay_outbox_task`).
 
 Connected by `KafkaBridgeConfig.ready()`.
 """
@@ -15,94 +16,51 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.dispatch import Signal
 
 from core import tracing
 from core.correlation import get_correlation_id
-from core.domain_events import batched, outbox_batch
+from core.domain_events import EventRoute, Topic, batched, event_routes, outbox_batch
 from kafka_bridge import metrics
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.models import OutboxEvent
-from kafka_bridge.topics import Topic
-from notifications_app import signals as notification_signals
-from tasks_app import signals as task_signals
+from kafka_bridge.schemas import validate_event
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NOTIFY_CHANNEL", "outbox_batch", "outbox_rows", "record_event"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "REMINDER_TOPICS",
+    "TASK_TOPICS",
+    "connect",
+    "json_ready",
+    "outbox_batch",
+    "outbox_rows",
+    "record_event",
+    "validate_on_emit",
+]
 
+# The topic pairs most events go to, for tools and tests that write events directly.
 TASK_TOPICS = (Topic.TASK_EVENTS.value, Topic.TASK_UPDATES.value)
 REMINDER_TOPICS = (Topic.REMINDERS.value,)
 NOTIFY_CHANNEL = "kafka_bridge_outbox"
 
 
-def _json_ready(value: Any) -> Any:
-    # Signals promise JSON-ready data, but UUIDs and datetimes slip in easily: store what a
-    # consumer will read back, so the outbox row is exactly the record.
+def json_ready(value: Any) -> Any:
+    """`value` as a consumer will read it back (UUIDs and datetimes slip into signal arguments
+    easily), so that the outbox row is exactly the record."""
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def task_event_data(*, task: dict[str, Any], changes: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
-    return {"task": task, "changes": changes or {}}
-
-
-def reminder_event_data(*, reminder: dict[str, Any], task: dict[str, Any], **_: Any) -> dict[str, Any]:
-    return {"reminder": reminder, "task": task}
-
-
-def reminder_outcome_data(
-    *,
-    reminder: dict[str, Any],
-    notification: dict[str, Any],
-    task: dict[str, Any] | None = None,
-    reason: str | None = None,
-    **_: Any,
-) -> dict[str, Any]:
-    data: dict[str, Any] = {"reminder": reminder, "notification": notification}
-    if task is not None:
-        data["task"] = task
-    if reason is not None:
-        data["reason"] = reason
-    return data
-
-
-@dataclass(frozen=True)
-class Route:
-    signal: Signal
-    event_type: str
-    source: str
-    topics: tuple[str, ...]
-    data: Callable[..., dict[str, Any]]
-
-
-ROUTES: tuple[Route, ...] = (
-    Route(task_signals.task_created, "task.created", "/tasks", TASK_TOPICS, task_event_data),
-    Route(task_signals.task_updated, "task.updated", "/tasks", TASK_TOPICS, task_event_data),
-    Route(task_signals.task_completed, "task.completed", "/tasks", TASK_TOPICS, task_event_data),
-    Route(task_signals.task_reopened, "task.reopened", "/tasks", TASK_TOPICS, task_event_data),
-    Route(task_signals.task_deleted, "task.deleted", "/tasks", TASK_TOPICS, task_event_data),
-    Route(task_signals.reminder_scheduled, "reminder.scheduled", "/tasks", REMINDER_TOPICS, reminder_event_data),
-    Route(task_signals.reminder_cancelled, "reminder.cancelled", "/tasks", REMINDER_TOPICS, reminder_event_data),
-    Route(notification_signals.reminder_due, "reminder.due", "/notifications", REMINDER_TOPICS, reminder_event_data),
-    Route(
-        notification_signals.reminder_sent, "reminder.sent", "/notifications", REMINDER_TOPICS, reminder_outcome_data
-    ),
-    # A notification given up is also dead-lettered: the event itself (for operators and audit)
-    # and a redrivable copy (see `dead_letter_failed_reminder`).
-    Route(
-        notification_signals.reminder_failed,
-        "reminder.failed",
-        "/notifications",
-        (*REMINDER_TOPICS, Topic.REMINDERS.dlq),
-        reminder_outcome_data,
-    ),
-)
+def validate_on_emit(event: CloudEvent) -> None:
+    """With KAFKA_VALIDATE_ON_EMIT (the test suite), check an emitted event as a consumer will:
+    a service that emits an event breaking its schema fails there, not in a consumer's DLQ."""
+    if getattr(settings, "KAFKA_VALIDATE_ON_EMIT", False):
+        validate_event(event)
 
 
 def outbox_rows(
@@ -136,7 +94,7 @@ def record_event(
     relay once that transaction commits. Record key: the event's subject (the task id). The
     stored value gets the event's CloudEvents `sequence` (`OutboxEventManager.insert_all`).
     Within `outbox_batch()` the rows are saved (and get their ids and sequence) when the batch
-    ends."""
+    ends, all in one INSERT."""
     rows = outbox_rows(event, topics, extra_headers)
     batch = batched(_insert_rows)
     if batch is None:
@@ -172,62 +130,27 @@ def _wake_relay_on_commit() -> None:
     transaction.on_commit(_wake_relay, robust=True)
 
 
-def dead_letter_failed_reminder(
-    failed: CloudEvent,
-    *,
-    reminder: dict[str, Any],
-    task: dict[str, Any] | None,
-    notification: dict[str, Any],
-    reason: str | None = None,
-    **_: Any,
-) -> list[OutboxEvent]:
-    """Record on `reminders.dlq`, next to the `reminder.failed` event, what redriving a given-up
-    notification must deliver: a `reminder.due` copy with its own event id (the notifications
-    group has already processed the original due event, and skips repeats by id), carrying the
-    DLQ headers of the consumer runner with the failure reason. `redrive_dlq reminders` then
-    requeues the notification (DESIGN.md section 6; notifications_app/services/sending.py)."""
-    copy = CloudEvent(
-        type="reminder.due",
-        source="/notifications",
-        subject=failed.subject,
-        userid=failed.userid,
-        correlationid=failed.correlationid,
-        data=_json_ready({"reminder": reminder, "task": task or {}}),
-    )
-    headers = {
-        "error": (reason or "notification given up")[:2000],
-        "handler": "notifications_app (notification dead)",
-        "attempts": str(notification.get("attempts", "")),
-        "failed_at": failed.to_dict()["time"],
-        "group": "notifications",
-        "original_topic": Topic.REMINDERS.value,
-        "failed_event_id": failed.id,
-    }
-    return record_event(copy, (Topic.REMINDERS.dlq,), headers)
-
-
-DEAD_LETTERS: dict[str, Callable[..., list[OutboxEvent]]] = {"reminder.failed": dead_letter_failed_reminder}
-
-
-def _receiver(route: Route) -> Callable[..., None]:
-    def receive(sender: Any, *, task_id: Any, user_id: Any, **kwargs: Any) -> None:
+def _receiver(route: EventRoute) -> Callable[..., None]:
+    def receive(sender: Any, *, task_id: Any, user_id: Any, event_id: Any = None, **kwargs: Any) -> None:
+        # A sender that must refer to the event (a dead letter naming it) chooses its id.
+        identity = {"id": str(event_id)} if event_id is not None else {}
         event = CloudEvent(
+            **identity,
             type=route.event_type,
             source=route.source,
             subject=str(task_id),
             userid=str(user_id),
             correlationid=get_correlation_id(),
-            data=_json_ready(route.data(**kwargs)),
+            data=json_ready(route.data(**kwargs)),
         )
+        validate_on_emit(event)
         record_event(event, route.topics)
-        if route.event_type in DEAD_LETTERS:
-            DEAD_LETTERS[route.event_type](event, **kwargs)
 
     receive.__name__ = f"record_{route.event_type.replace('.', '_')}"
     return receive
 
 
 def connect() -> None:
-    """Connect every route's receiver (idempotent: dispatch_uid)."""
-    for route in ROUTES:
+    """Connect a receiver to every declared route's signal (idempotent: dispatch_uid)."""
+    for route in event_routes():
         route.signal.connect(_receiver(route), dispatch_uid=f"kafka_bridge.outbox.{route.event_type}", weak=False)

@@ -1,8 +1,7 @@
-"""The Kafka topics (append-only enum), their configs, and their creation."""
+"""The Kafka topics' configs and their creation (the `Topic` enum itself: `core.domain_events`)."""
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 
@@ -17,21 +16,12 @@ from confluent_kafka.admin import (
 )
 from django.conf import settings
 
+from core.domain_events import DLQ_SUFFIX, Topic
 from kafka_bridge.config import client_config
 
 logger = logging.getLogger(__name__)
 
-DLQ_SUFFIX = ".dlq"
-
-
-class Topic(enum.StrEnum):
-    TASK_EVENTS = "task-events"
-    REMINDERS = "reminders"
-    TASK_UPDATES = "task-updates"
-
-    @property
-    def dlq(self) -> str:
-        return f"{self.value}{DLQ_SUFFIX}"
+__all__ = ["DLQ_SUFFIX", "Topic", "all_topic_names", "ensure_topics"]
 
 
 def all_topic_names() -> list[str]:

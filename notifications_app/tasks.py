@@ -12,7 +12,6 @@ from typing import Any
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from notifications_app.services.dispatch import reminders_dispatch_due
 from notifications_app.services.notifications import notifications_requeue_stale
 from notifications_app.services.sending import notification_deliver
 
@@ -51,17 +50,6 @@ def enqueue_send_notification(notification_id: Any, *, countdown: float = 0.0) -
             extra={"notification_id": str(notification_id)},
             exc_info=True,
         )
-
-
-@shared_task(ignore_result=True)
-def dispatch_reminders_task() -> int:
-    """One dispatch pass (Celery beat, every REMINDER_DISPATCH_INTERVAL_SECONDS)."""
-    fired = total = reminders_dispatch_due()
-    # A backlog (after downtime) drains in this job rather than one batch per beat tick.
-    while fired:
-        fired = reminders_dispatch_due()
-        total += fired
-    return total
 
 
 @shared_task(ignore_result=True)

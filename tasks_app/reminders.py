@@ -1,6 +1,6 @@
-"""Reminder dispatch: due reminders become `reminder.due` events, each exactly once.
+"""Reminder dispatch: due reminders are marked fired and become `reminder.due` events, each exactly once.
 
-Reminders are rows (tasks_app `Reminder`), not long-delay Celery ETA tasks: RabbitMQ's consumer
+Reminders are rows (`Reminder`), not long-delay Celery ETA tasks: RabbitMQ's consumer
 timeout kills workers holding those, and rows survive restarts. A pass claims scheduled reminders
 whose `remind_at` has passed with `SELECT … FOR UPDATE SKIP LOCKED` (the partial index on
 `remind_at` where scheduled), marks them fired and sends `reminder_due` for each, all in one
@@ -9,7 +9,8 @@ reminder is fired and announced together or not at all. Concurrent passes (sever
 schedulers, workers or `dispatch_reminders` loops) skip each other's locked rows, and a committed
 row is no longer `scheduled`, so nothing fires twice. Cancelled reminders are never `scheduled`
 again and a moved one has a new `remind_at`: tasks_app's services change both under the row lock
-this pass takes, so they never fire.
+this pass takes, so they never fire. What happens next (a notification, its delivery) is the
+business of `reminder.due`'s consumers; the reminder itself stays `fired`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from kafka_bridge.receivers import outbox_batch
-from notifications_app import metrics, signals
+from core.domain_events import outbox_batch
+from tasks_app import metrics, signals
 from tasks_app.models import Reminder, ReminderStatus
 from tasks_app.representations import isoformat, reminder_representation, task_representation
 

@@ -1,17 +1,8 @@
-"""Domain signals of tasks_app, sent only by `tasks_app.services`, inside the write's transaction.
+"""Domain signals of tasks_app, sent only by its services, inside the write's transaction.
 
-kafka_bridge turns each into outbox rows (task signals → `task-events` and `task-updates`,
-reminder signals → `reminders`), so a rolled-back change emits nothing. Receivers get keyword
-arguments only, all JSON-ready except `user_id`/`task_id` types noted below:
-
-task_created / task_completed / task_reopened / task_deleted:
-    task_id: UUID, user_id: int, task: dict (the REST representation; for deletion, the last one),
-    changes: dict (empty)
-task_updated:
-    same, with changes: {field: {"old": <json>, "new": <json>}} for each changed field
-reminder_scheduled / reminder_cancelled:
-    task_id: UUID, user_id: int, reminder: dict ({"id", "task_id", "remind_at", "offset_minutes",
-    "status"}, plus "fired_at" and "late"), task: dict (the task's representation)
+Each becomes one event (routes and payload models: `tasks_app.events`), written to the outbox in
+that same transaction, so a rolled-back change emits nothing. Every signal is sent with
+`task_id` and `user_id`, plus the keyword arguments its route's data builder takes.
 """
 
 from django.dispatch import Signal
@@ -24,3 +15,4 @@ task_deleted = Signal()
 
 reminder_scheduled = Signal()
 reminder_cancelled = Signal()
+reminder_due = Signal()

@@ -15,7 +15,7 @@ from todo_project.celery import app, worker_queues
 
 EMAIL_SEND = "notifications_app.tasks.send_notification_task"
 HOUSEKEEPING = (
-    "notifications_app.tasks.dispatch_reminders_task",
+    "tasks_app.tasks.dispatch_reminders_task",
     "kafka_bridge.tasks.relay_outbox_task",
     "sync_app.prune_sync_updates",
 )

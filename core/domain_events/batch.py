@@ -1,8 +1,7 @@
-"""The neutral vocabulary of domain events: the batching scope services open, and the routes apps declare.
+"""The batching scope a service opens so that all events of one change are written together.
 
-Apps declare how their signals become events (`EventRoute`) in their `events.py`; the event
-bridge reads those declarations and writes the outbox. Neither side imports the other: both
-import this module, which knows no app and no bridge.
+The writer (kafka_bridge's outbox) registers its flush function on first use with `batched`;
+services only open `outbox_batch()`, so neither knows the other.
 """
 
 from __future__ import annotations

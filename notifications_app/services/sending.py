@@ -11,13 +11,11 @@ in a transaction. The claim leases the record (`sending` until `lease_expires_at
   can reach the recipient twice only if the kill fell between the server's acceptance and the
   commit of `sent`.
 
-A dead notification (permanent failure, or attempts exhausted) sends `reminder_failed`, which
-kafka_bridge records on `reminders` and dead-letters to `reminders.dlq`. Sending it again once
-the cause is fixed:
+A dead notification (permanent failure, or attempts exhausted) emits `reminder.failed` on
+`reminders` and writes one dead letter to `reminders.dlq`: a redrivable `reminder.due` copy
+(`services.dead_letters`). Sending it again once the cause is fixed:
 - a `reminder.due` for the notification's reminder requeues it (fresh attempts, same Message-ID;
-  `notification_create_for_reminder`). That is what redriving its DLQ record must deliver to
-  the `notifications` group: the `reminder.failed` event itself cannot do it, because the group
-  has already seen that event id on `reminders` and the runner skips repeats by id;
+  `notification_create_for_reminder`): `redrive_dlq reminders` delivers that copy;
 - staff: the admin action "Send selected dead notifications again", or
   `manage.py requeue_notifications` (by id, task, or every dead one since a time).
 """
@@ -25,6 +23,7 @@ the cause is fixed:
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +38,7 @@ from notifications_app.delivery_errors import SendFailure, classify_send_error, 
 from notifications_app.emails import build_reminder_message, render_reminder_email
 from notifications_app.models import FINAL_SENT_STATUSES, Notification, NotificationStatus
 from notifications_app.representations import notification_event_representation
+from notifications_app.services.dead_letters import notification_dead_letter
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,12 @@ def _outcome_signal_kwargs(notification: Notification) -> dict[str, Any]:
 
 
 def _emit_failed(notification: Notification, reason: str) -> None:
-    signals.reminder_failed.send(sender=Notification, reason=reason, **_outcome_signal_kwargs(notification))
+    # The dead letter names the reminder.failed event, so the event's id is chosen here.
+    failed_event_id = str(uuid.uuid4())
+    signals.reminder_failed.send(
+        sender=Notification, reason=reason, event_id=failed_event_id, **_outcome_signal_kwargs(notification)
+    )
+    notification_dead_letter(notification=notification, reason=reason, failed_event_id=failed_event_id)
 
 
 def _mark_dead(notification: Notification, *, reason: str, now: datetime) -> None:

@@ -1,9 +1,8 @@
-"""Operator commands: dispatch_reminders (one pass) and requeue_notifications."""
+"""Operator command: requeue_notifications."""
 
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from notifications_app.models import Notification, NotificationStatus
-from notifications_app.tests.factories import make_notification, make_task_with_reminders
-from tasks_app.models import ReminderStatus
+from notifications_app.tests.factories import make_notification
 
 pytestmark = pytest.mark.django_db
 
@@ -21,19 +19,6 @@ def _call(*args: str) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
-
-
-def test_dispatch_reminders_runs_one_pass_over_due_reminders(user: Any) -> None:
-    task = make_task_with_reminders(user, timezone.now() - timedelta(seconds=1), timezone.now() + timedelta(hours=1))
-
-    assert "done: 1 reminder(s) fired" in _call("dispatch_reminders")
-    assert "done: 0 reminder(s) fired" in _call("dispatch_reminders")
-    assert sorted(task.reminders.values_list("status", flat=True)) == [ReminderStatus.FIRED, ReminderStatus.SCHEDULED]
-
-
-def test_dispatch_reminders_rejects_a_non_positive_interval() -> None:
-    with pytest.raises(SystemExit):
-        _call("dispatch_reminders", "--interval", "0")
 
 
 def test_requeue_notifications_requeues_only_dead_ones_and_dry_run_changes_nothing(

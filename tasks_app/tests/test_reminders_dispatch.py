@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,10 +12,21 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kafka_bridge.models import OutboxEvent
-from notifications_app.services.dispatch import reminders_dispatch_due
-from notifications_app.tests.factories import make_task_with_reminders
 from tasks_app.models import Reminder, ReminderStatus, Task
-from tasks_app.services import task_complete, task_delete, task_update
+from tasks_app.reminders import reminders_dispatch_due
+from tasks_app.services import task_complete, task_create, task_delete, task_update
+
+
+def make_task_with_reminders(owner: Any, *remind_at: datetime, **fields: Any) -> Task:
+    due_at = fields.pop("due_at", max(remind_at, default=timezone.now()) + timedelta(hours=1))
+    return task_create(
+        owner=owner,
+        title="Pay rent",
+        due_at=due_at,
+        timezone="Europe/Berlin",
+        reminders=[{"remind_at": moment} for moment in remind_at],
+        **fields,
+    )
 
 
 def _due_events() -> list[dict[str, Any]]:

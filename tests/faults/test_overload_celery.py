@@ -31,7 +31,7 @@ REMINDERS = 20
 # After the worker is back: the queue is empty and every reminder's e-mail sent within these.
 DRAIN_TARGET_SECONDS = 10.0
 EMAIL_TARGET_SECONDS = 15.0
-DISPATCH = "notifications_app.tasks.dispatch_reminders_task"
+DISPATCH = "tasks_app.tasks.dispatch_reminders_task"
 
 
 def messages_waiting(queue: str) -> int:

@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 
 from core.auth.tokens import issue_token
 from notifications_app.models import Notification
-from notifications_app.tasks import dispatch_reminders_task
+from tasks_app.tasks import dispatch_reminders_task
 from notifications_app.tests.smtp import SMTPTestServer
 from tests.fixtures import ManagedProcesses, wait_until
 from tests.observability.scrape import samples, scrape, total
@@ -119,7 +119,7 @@ def _run_flow_and_check(processes: ManagedProcesses, user: Any, smtp: SMTPTestSe
     assert total(worker, "celery_tasks_succeeded_total", task=SEND_JOB) >= 1
     assert total(worker, "celery_task_duration_seconds_count", task=SEND_JOB) >= 1
     assert total(worker, "celery_task_duration_seconds_sum", task=SEND_JOB) > 0
-    assert total(worker, "celery_tasks_succeeded_total", task="notifications_app.tasks.dispatch_reminders_task") >= 1
+    assert total(worker, "celery_tasks_succeeded_total", task="tasks_app.tasks.dispatch_reminders_task") >= 1
     assert total(worker, "reminders_fired_total") == 1
     assert total(worker, "reminder_fire_lag_seconds_count") == 1
     assert total(worker, "notification_send_attempts_total", outcome="sent") == 1

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections
 
-from notifications_app.services.dispatch import reminders_dispatch_due
+from tasks_app.reminders import reminders_dispatch_due
 
 logger = logging.getLogger(__name__)
 
