@@ -1,5 +1,5 @@
 """Sending one notification through a real SMTP server: once, retried when transient, dead when
-permanent, announced as reminder.sent / reminder.failed (outbox rows for `reminders` and its DLQ)."""
+permanent, announced as reminder.sent / reminder.failed on `reminders`, a dead one with one dead letter."""
 
 from __future__ import annotations
 
@@ -97,9 +97,16 @@ def test_permanent_5xx_goes_dead_at_once_and_is_dead_lettered(
     assert notification.attempts == 1
     assert reply.split()[0] in notification.last_error
     assert smtp_server.messages == []
-    failed = _events("reminder.failed")
-    assert sorted(event.topic for event in failed) == ["reminders", "reminders.dlq"]
-    data = failed[0].value["data"]
+    [failed] = _events("reminder.failed")
+    assert failed.topic == "reminders"
+    # One dead letter: the redrivable reminder.due copy, naming the reminder.failed event.
+    [dead_letter] = OutboxEvent.objects.filter(topic="reminders.dlq")
+    assert dead_letter.event_type == "reminder.due"
+    assert dead_letter.headers["failed_event_id"] == str(failed.event_id)
+    assert dead_letter.headers["original_topic"] == "reminders"
+    assert dead_letter.headers["group"] == "notifications"
+    assert dead_letter.value["data"]["reminder"]["id"] == str(notification.reminder_id)
+    data = failed.value["data"]
     assert data["notification"]["status"] == "dead"
     assert "permanent failure" in data["reason"]
     assert reply.split()[0] in data["reason"]
@@ -128,7 +135,10 @@ def test_unreachable_server_is_retried_then_dead_when_attempts_run_out(user: Any
     assert notification.attempts == 3
     assert "gave up after 3 attempts" in notification.last_error
     assert "Connection refused" in notification.last_error or "ConnectionRefused" in notification.last_error
-    assert len(_events("reminder.failed")) == 2  # reminders + reminders.dlq
+    assert [event.topic for event in _events("reminder.failed")] == ["reminders"]
+    assert [(row.topic, row.event_type) for row in OutboxEvent.objects.filter(topic="reminders.dlq")] == [
+        ("reminders.dlq", "reminder.due")
+    ]
 
 
 def test_attempt_lost_mid_send_is_retried_after_its_lease_with_the_same_message_id(
