@@ -1,59 +1,25 @@
-"""Short garbage-collection pauses in the web processes.
+"""Shorter garbage-collection pauses for long-running processes.
 
-CPython's full (generation 2) collection walks every container object the process holds. A web
-worker holding thousands of WebSockets has about a million of them (200 per idle socket, plus
-Django's own), and a full collection then stalls every socket for 0.7-3.9 s (measured: bench
-scenario 5, the delivery p99 tail). Reference counting frees almost everything; only reference
-cycles need the collector. So:
+Reference counting frees almost everything; only reference cycles need the collector, and a full
+collection walks every container object the process holds. So:
 
-- `freeze_startup_objects()`: everything created while the app was imported (Django, DRF, the URL
-  and model registries) lives as long as the process: moved out of the collector's reach once.
-- `FreezeLongLived`: in a socket-holding process, every few seconds the objects that survived so
-  far are frozen too (`gc.freeze()` is O(1)). Cyclic garbage frozen with them is not lost for
-  good: once the frozen set holds a quarter more than its live sockets explain (sockets that
-  closed, or other objects that piled up), it is unfrozen and collected once.
+- `freeze_startup_objects()`: what importing the app created (Django, DRF, the URL and model
+  registries) lives as long as the process, so it is moved out of the collector's reach once.
+- `tune_bulk_loop()`: a process that moves records in bulk (the relay, the Kafka consumers)
+  allocates a few container objects per record, so it also collects its young generation less
+  often: CPython's default (every 700 allocations) spends a large share of its CPU there, and a
+  young collection still walks only what was allocated since the last one.
 
-- `tune_bulk_loop()`: a process that moves records in bulk (the relay, the Kafka consumers) also
-  collects its young generation less often. Each row it handles allocates a few container
-  objects (a tuple, a headers dict, a delivery callback); at CPython's default of a young
-  collection every 700 allocations, those collections took about a quarter of the relay's CPU
-  (~6 µs per row). At 50,000 the relay drained as fast as with the collector off (bench/README.md,
-  seventh round), and a young collection still walks only what was allocated since the last one.
-
-Why the sockets count: a full collection of a worker holding 5,000 sockets (a million objects)
-stalls every socket for 2.4 s on our machine. The first rule here collected whenever the frozen
-set grew by a quarter, which is also what a worker filling up with new, live sockets does: seven
-collections of 0.45-2.4 s while 5,000 sockets connected, and a worker whose collection outlasted
-uvicorn's 5 s health check was killed with its sockets (bench scenario 5). Counting the frozen
-set walks it too (O(n), tenths of a second at that size), so it is counted every CHECK_EVERY
-freezes only.
+The web processes' policy for the objects their WebSockets hold is sync_app's
+(`sync_app/ws/gc_freeze.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import logging
-import time
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any
 
-logger = logging.getLogger(__name__)
-
-FREEZE_EVERY_SECONDS = 5.0
-# Count the frozen set (and decide whether to collect it) every this many freezes.
-CHECK_EVERY = 6
-# Collect the frozen objects once those unexplained by the live sockets reach this fraction of
-# the explained ones (and at least MIN_GROWTH).
-GROWTH_BEFORE_COLLECTING = 0.25
-MIN_GROWTH = 50_000
-# Frozen objects per open socket until a collection with enough sockets open measures it (150-200
-# per idle sync socket, bench scenario 5).
-OBJECTS_PER_SOCKET = 200
-MIN_SOCKETS_TO_MEASURE = 100
-
-_open_sockets = 0
+# Allocations (net of frees) between young collections in a bulk loop (CPython's default: 700).
+BULK_YOUNG_THRESHOLD = 50_000
 
 
 def freeze_startup_objects() -> None:
@@ -61,79 +27,7 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-# Allocations (net of frees) between young collections in a bulk loop (CPython's default: 700).
-BULK_YOUNG_THRESHOLD = 50_000
-
-
 def tune_bulk_loop() -> None:
     freeze_startup_objects()
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(BULK_YOUNG_THRESHOLD, middle, oldest)
-
-
-def open_sockets() -> int:
-    return _open_sockets
-
-
-class FreezeLongLived:
-    """One per process; `step()` every FREEZE_EVERY_SECONDS (see `socket_opened`)."""
-
-    def __init__(self, collector: ModuleType | Any = gc, sockets: Callable[[], int] = open_sockets) -> None:
-        self.gc = collector
-        self.sockets = sockets
-        self.startup = collector.get_freeze_count()
-        self.per_socket: float = OBJECTS_PER_SOCKET
-        self._collected(self.startup, sockets())
-        self.steps = 0
-
-    def _collected(self, frozen: int, sockets: int) -> None:
-        self.after_last_collection = frozen
-        self.sockets_then = sockets
-        if sockets >= MIN_SOCKETS_TO_MEASURE:
-            self.per_socket = max(1.0, (frozen - self.startup) / sockets)
-
-    def step(self) -> bool:
-        """Freeze what survived so far; returns True when it ran a full collection first."""
-        self.steps += 1
-        if self.steps % CHECK_EVERY == 0:
-            sockets = self.sockets()
-            explained = max(self.startup, self.after_last_collection + self.per_socket * (sockets - self.sockets_then))
-            unexplained = self.gc.get_freeze_count() - explained
-            if unexplained > max(MIN_GROWTH, GROWTH_BEFORE_COLLECTING * explained):
-                self.gc.unfreeze()
-                self.gc.collect()
-                self.gc.freeze()
-                self._collected(self.gc.get_freeze_count(), sockets)
-                return True
-        self.gc.freeze()
-        return False
-
-
-_running: asyncio.Task[None] | None = None
-
-
-def socket_opened() -> None:
-    """Count a socket this process now holds, and start the freezing loop in its event loop
-    (once per loop)."""
-    global _running, _open_sockets
-    _open_sockets += 1
-    loop = asyncio.get_running_loop()
-    if _running is not None and _running.get_loop() is loop and not _running.done():
-        return
-    _running = loop.create_task(_loop(FreezeLongLived()), name="gc-freeze")
-
-
-def socket_closed() -> None:
-    global _open_sockets
-    _open_sockets -= 1
-
-
-async def _loop(freezer: FreezeLongLived) -> None:
-    while True:
-        await asyncio.sleep(FREEZE_EVERY_SECONDS)
-        started = time.perf_counter()
-        if freezer.step():
-            logger.info(
-                "collected the frozen objects",
-                extra={"frozen": freezer.after_last_collection, "seconds": round(time.perf_counter() - started, 3)},
-            )

@@ -4,11 +4,11 @@ The channels-redis pub/sub layer keeps its Redis connections per event loop. `as
 from a plain thread would build a new loop, and so a new connection, for every update; one
 long-lived loop in a daemon thread keeps a single connection for the whole process instead.
 
-On the pub/sub layer a batch goes out as one pipeline of PUBLISHes per Redis shard: the layer
-serializes its sends (one lock per shard), so one `group_send` per update costs a round trip
-each, one after another, however many are started together. A user's group always maps to the
-same shard, and a pipeline runs in order on one connection, so each user's updates still reach
-the group in cursor order. Other layers get one `group_send` per update.
+On the pub/sub layer a batch goes out as one pipeline of PUBLISHes per Redis shard
+(`core.internals.channels_redis.publish_pipelined`): the layer serializes its sends (one lock per
+shard), so one `group_send` per update would cost a round trip each, one after another. Each
+user's updates still reach the group in cursor order. Other layers get one `group_send` per
+update.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer
 
+from core.internals import channels_redis
 from sync_app.groups import user_group
 from sync_app.metrics import BROADCASTS
 from sync_app.protocol import layer_update_message
@@ -54,7 +54,7 @@ def broadcast_updates(updates: Sequence[SyncUpdate]) -> None:
     layer = get_channel_layer()
     if layer is None or not updates:
         return
-    if isinstance(layer, RedisPubSubChannelLayer):
+    if channels_redis.can_publish_pipelined(layer):
         send_all = _publish_pipelined(layer, updates)
     else:
         send_all = _group_send_chains(layer, updates)
@@ -71,31 +71,20 @@ def broadcast_updates(updates: Sequence[SyncUpdate]) -> None:
         BROADCASTS.labels("failed").inc(failed)
 
 
-async def _publish_pipelined(layer: RedisPubSubChannelLayer, updates: Sequence[SyncUpdate]) -> tuple[int, int]:
-    """Publish every update to its user's group channel: one pipeline per shard, in the given
-    order. Returns (sent, failed). Uses the layer's own channel naming, shard choice,
-    serializer, connection and lock (channels_redis 4.3 internals, pinned in requirements;
-    `sync_app/tests/test_broadcast.py` checks that group members receive them, in order)."""
-    loop_layer = layer._get_layer()
-    by_shard: dict[Any, list[tuple[str, bytes]]] = {}
-    for update in updates:
-        channel = loop_layer._get_group_channel_name(user_group(update.user_id))
-        shard = loop_layer._get_shard(channel)
-        by_shard.setdefault(shard, []).append((channel, layer.serialize(_message(update))))
+async def _publish_pipelined(layer: Any, updates: Sequence[SyncUpdate]) -> tuple[int, int]:
+    """Publish every update to its user's group: one pipeline per shard, in the given order.
+    Returns (sent, failed). (`sync_app/tests/test_broadcast.py` checks that group members
+    receive them, in order.)"""
+    outcomes = await channels_redis.publish_pipelined(
+        layer, ((user_group(update.user_id), _message(update)) for update in updates)
+    )
     sent = failed = 0
-    for shard, messages in by_shard.items():
-        try:
-            async with shard._lock:
-                shard._ensure_redis()
-                pipeline = shard._redis.pipeline(transaction=False)
-                for channel, data in messages:
-                    pipeline.publish(channel, data)
-                await pipeline.execute()
-        except Exception:
-            logger.exception("%d sync updates not sent to the channel layer", len(messages))
-            failed += len(messages)
+    for count, error in outcomes:
+        if error is None:
+            sent += count
             continue
-        sent += len(messages)
+        logger.error("%d sync updates not sent to the channel layer", count, exc_info=error)
+        failed += count
     return sent, failed
 
 

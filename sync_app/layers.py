@@ -7,8 +7,8 @@ never has a message waiting, and one reader at most, so `Inbox` holds a list tha
 while messages wait and a list of waiting readers that exists only while one waits.
 
 Everything else (Redis connections, subscriptions, groups, serialization) is channels_redis'
-own. This subclasses internals of channels_redis 4.3 (`_get_layer`, `_subscribe_to_channel`);
-requirements pin that version, and `sync_app/tests/test_layers.py` checks the seams.
+own; the seam that swaps the inbox in is `core.internals.channels_redis`, which checks the
+pinned version, and `sync_app/tests/test_layers.py` checks the seam.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
-from channels_redis.utils import _wrap_close
+from core.internals.channels_redis import PubSubChannelLayerWithInbox
 
 
 class Inbox:
@@ -76,22 +75,7 @@ class Inbox:
                 self._readers = None
 
 
-class SyncPubSubLoopLayer(RedisPubSubLoopLayer):
-    async def _subscribe_to_channel(self, channel: str) -> None:
-        self.channels[channel] = Inbox()
-        shard = self._get_shard(channel)
-        await shard.subscribe(channel)
-
-
-class SyncPubSubChannelLayer(RedisPubSubChannelLayer):
+class SyncPubSubChannelLayer(PubSubChannelLayerWithInbox):
     """`RedisPubSubChannelLayer` whose per-loop layer keeps an `Inbox` per channel."""
 
-    def _get_layer(self) -> SyncPubSubLoopLayer:
-        loop = asyncio.get_running_loop()
-        try:
-            return self._layers[loop]
-        except KeyError:
-            layer = SyncPubSubLoopLayer(*self._args, **self._kwargs, channel_layer=self)
-            self._layers[loop] = layer
-            _wrap_close(self, loop)
-            return layer
+    inbox_factory = Inbox

@@ -7,7 +7,7 @@ from django.urls import path
 
 from sync_app.admission import HandshakeAdmission
 from sync_app.auth import SyncAuthMiddleware
-from sync_app.consumers import SyncConsumer
+from sync_app.ws.consumer import SyncConsumer
 
 websocket_urlpatterns = [path("ws/sync/", SyncConsumer.as_asgi())]
 

@@ -16,13 +16,13 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 from redis.asyncio import Redis
 
-from core import gc_tuning
 from sync_app.groups import user_group
 from sync_app.metrics import FRAMES_SENT, OPEN_CONNECTIONS
 from sync_app.protocol import layer_update_message
 from sync_app.selectors import sync_position
 from sync_app.services import sync_updates_prune
 from sync_app.tests.helpers import communicator, connected, receive_until, run, store_updates, token_for, unsigned_token
+from sync_app.ws import gc_freeze
 
 pytestmark = pytest.mark.django_db
 
@@ -334,16 +334,16 @@ def test_open_connections_and_frames_sent_are_measured(user):
 
     async def scenario():
         open_before, ready_before, pongs_before = OPEN_CONNECTIONS._value.get(), frames("ready"), frames("pong")
-        held_before = gc_tuning.open_sockets()  # what the garbage collection tuning counts
+        held_before = gc_freeze.open_sockets()  # what the garbage collection tuning counts
         async with connected(f"token={token_for(user)}") as comm:
             await receive_until(comm, "ready")
             await comm.send_json_to({"type": "ping"})
             await receive_until(comm, "pong")
             assert OPEN_CONNECTIONS._value.get() == open_before + 1
-            assert gc_tuning.open_sockets() == held_before + 1
+            assert gc_freeze.open_sockets() == held_before + 1
             assert (frames("ready"), frames("pong")) == (ready_before + 1, pongs_before + 1)
         assert OPEN_CONNECTIONS._value.get() == open_before
-        assert gc_tuning.open_sockets() == held_before
+        assert gc_freeze.open_sockets() == held_before
 
     run(scenario)
 

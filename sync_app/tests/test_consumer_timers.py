@@ -10,9 +10,10 @@ from collections.abc import Callable
 import pytest
 from channels.layers import get_channel_layer
 
-from sync_app import consumers, layer_watch, protocol
+from sync_app import layer_watch, protocol
 from sync_app.groups import user_group
 from sync_app.tests.helpers import communicator, connected, receive_until, run, token_for
+from sync_app.ws import replay
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ def lose_barriers(monkeypatch, at_most: int | None = None) -> list[dict]:
 def test_a_barrier_sent_before_the_subscription_was_live_is_sent_again(user, monkeypatch):
     """The pub/sub layer does not wait for Redis to confirm a subscription; a group send right
     after joining can be lost. The consumer resends its barrier rather than give up."""
-    monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 0.4)
+    monkeypatch.setattr(replay, "BARRIER_TIMEOUT_SECONDS", 0.4)
     dropped = lose_barriers(monkeypatch, at_most=1)
 
     async def scenario():
@@ -88,7 +89,7 @@ def test_a_barrier_sent_before_the_subscription_was_live_is_sent_again(user, mon
 
 
 def test_a_barrier_that_never_comes_back_closes_after_the_timeout(user, monkeypatch):
-    monkeypatch.setattr(consumers, "BARRIER_TIMEOUT_SECONDS", 0.6)
+    monkeypatch.setattr(replay, "BARRIER_TIMEOUT_SECONDS", 0.6)
     sent = lose_barriers(monkeypatch)
 
     async def scenario():

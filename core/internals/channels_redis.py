@@ -1,0 +1,85 @@
+"""The private channels-redis internals this project uses, in one place, for 4.3.0 only.
+
+Two seams of the pub/sub layer: the per-channel inbox (`_get_layer`, `_subscribe_to_channel`,
+`_wrap_close`), and publishing many group messages in one pipeline per shard (`_get_shard`,
+`_get_group_channel_name`, and a shard's `_lock`, `_ensure_redis` and `_redis`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.utils import _wrap_close
+
+from core.internals.versions import require_version
+
+PINNED = "4.3.0"
+
+
+def check_version() -> None:
+    """Refuse to run on a channels-redis other than the one these internals were written for."""
+    require_version("channels-redis", PINNED)
+
+
+class _InboxLoopLayer(RedisPubSubLoopLayer):
+    async def _subscribe_to_channel(self, channel: str) -> None:
+        self.channels[channel] = self.channel_layer.inbox_factory()
+        shard = self._get_shard(channel)
+        await shard.subscribe(channel)
+
+
+class PubSubChannelLayerWithInbox(RedisPubSubChannelLayer):
+    """`RedisPubSubChannelLayer` whose per-loop layer keeps an `inbox_factory()` per channel
+    instead of an `asyncio.Queue`: anything with `put_nowait`, `get`, `qsize` and `empty`."""
+
+    inbox_factory: Callable[[], Any] = asyncio.Queue
+
+    def _get_layer(self) -> RedisPubSubLoopLayer:
+        loop = asyncio.get_running_loop()
+        try:
+            return self._layers[loop]
+        except KeyError:
+            layer = _InboxLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+            return layer
+
+
+def can_publish_pipelined(layer: Any) -> bool:
+    """Whether `publish_pipelined` works with `layer` (channels-redis' pub/sub layer)."""
+    return isinstance(layer, RedisPubSubChannelLayer)
+
+
+async def publish_pipelined(
+    layer: RedisPubSubChannelLayer, messages: Iterable[tuple[str, dict[str, Any]]]
+) -> list[tuple[int, BaseException | None]]:
+    """Send each `(group, message)` as `layer.group_send` would, but as one pipeline of PUBLISHes
+    per Redis shard, in the given order, under the shard's own lock (the layer serializes sends
+    per shard, so a `group_send` per message costs a round trip each, one after another).
+
+    One group always maps to the same shard and a pipeline runs in order on one connection, so
+    each group's messages arrive in the given order. Returns, per shard, how many messages it
+    was given and the exception that stopped them (None: all sent). Runs on the running loop's
+    connections."""
+    loop_layer = layer._get_layer()
+    by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+    for group, message in messages:
+        channel = loop_layer._get_group_channel_name(group)
+        shard = loop_layer._get_shard(channel)
+        by_shard.setdefault(shard, []).append((channel, layer.serialize(message)))
+    outcomes: list[tuple[int, BaseException | None]] = []
+    for shard, shard_messages in by_shard.items():
+        try:
+            async with shard._lock:
+                shard._ensure_redis()
+                pipeline = shard._redis.pipeline(transaction=False)
+                for channel, data in shard_messages:
+                    pipeline.publish(channel, data)
+                await pipeline.execute()
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, who decides
+            outcomes.append((len(shard_messages), exc))
+            continue
+        outcomes.append((len(shard_messages), None))
+    return outcomes

@@ -1,0 +1,1 @@
+"""The `/ws/sync/` WebSocket: its consumer, its replay and its timers (DESIGN.md section 8)."""
