@@ -1,4 +1,4 @@
-"""What a consumer hands to batch handlers: one Kafka record with its decoded event."""
+"""What a consumer hands to batch handlers (`ConsumedRecord`), and what they can refuse (`InvalidRecord`)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ class ConsumedRecord:
     error: str | None = None
     # The consumer group it was consumed for (e.g. for the handler's per-record trace spans).
     group: str = ""
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """What a batch handler returns for a record it refuses for good: the runner dead-letters
+    it (as a per-record handler's `PermanentError`) and commits the rest of the batch."""
+
+    record: ConsumedRecord
+    reason: str

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka_bridge.records import InvalidRecord
 from kafka_bridge.topics import Topic
 
 
@@ -98,7 +99,8 @@ if os.environ.get("KAFKA_BRIDGE_TEST_CONSUMERS") == "1":
     register_test_consumers()
 
 EventHandler = Callable[[Any], None]
-BatchHandler = Callable[[Sequence[Any]], None]
+# A batch handler may return the records it refuses for good; the runner dead-letters them.
+BatchHandler = Callable[[Sequence[Any]], "Sequence[InvalidRecord] | None"]
 
 _event_handlers: dict[tuple[str, str], list[EventHandler]] = {}
 _batch_handlers: dict[str, BatchHandler] = {}
@@ -121,7 +123,8 @@ def event_handler(consumer: str, *event_types: str) -> Callable[[EventHandler], 
 
 def batch_handler(consumer: str) -> Callable[[BatchHandler], BatchHandler]:
     """Register `fn(records: Sequence[ConsumedRecord])` as the consumer's batch handler (the runner
-    decodes each record when the handler first reads it: `runner.decoded_on_use`)."""
+    decodes each record when the handler first reads it: `consumer.decode.decoded_on_use`). It
+    may return `InvalidRecord`s for records it refuses: those are dead-lettered."""
     if consumer not in CONSUMERS:
         raise KeyError(f"unknown consumer {consumer!r}")
 

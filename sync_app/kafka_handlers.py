@@ -3,6 +3,7 @@
 A batch consumer: each poll batch is stored with a few statements in one transaction
 (`services.sync_updates_record`) and sent to the owners' groups after it commits; the runner
 commits the offsets after that, so a crash redelivers the batch and the event ids absorb it.
+Records that can never be stored are handed back to the runner, which dead-letters them.
 """
 
 from __future__ import annotations
@@ -10,18 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from datetime import UTC, datetime
-from typing import Any
-
-from confluent_kafka import KafkaException
 
 from core import tracing
-from kafka_bridge.dead_letters import DLQ_HEADERS, ERROR_HEADER_LENGTH
-from kafka_bridge.models import ProcessedEvent
-from kafka_bridge.producer import get_producer
-from kafka_bridge.records import ConsumedRecord
+from kafka_bridge.consumer.dedupe import record_processed
+from kafka_bridge.records import ConsumedRecord, InvalidRecord
 from kafka_bridge.registry import batch_handler
-from kafka_bridge.topics import DLQ_SUFFIX
 from sync_app.metrics import REJECTED_RECORDS
 from sync_app.protocol import UPDATE_TYPES
 from sync_app.services import PendingUpdate, sync_updates_record
@@ -32,15 +26,16 @@ MAX_USER_ID = 2**63 - 1  # user ids are bigint
 
 
 @batch_handler("sync")
-def store_task_updates(records: list[ConsumedRecord]) -> None:
+def store_task_updates(records: list[ConsumedRecord]) -> list[InvalidRecord]:
     """Store every task update of the batch for the task's owner (the envelope's `userid`),
     idempotent on the event id, and on commit send each to its owner's group.
 
     A record that can never be stored (not a valid event, no user id, no task representation)
-    is logged, counted and dead-lettered to `<topic>.dlq`, and the rest of the batch goes on:
-    raising would retry the whole batch. Events of other types are ignored. Only database and
-    DLQ errors raise (the runner retries the batch). The stored event ids are also recorded as
-    processed for the group, as the per-record runner does.
+    is logged, counted and returned as an `InvalidRecord`: the runner dead-letters it to
+    `<topic>.dlq` and the rest of the batch goes on (raising would retry the whole batch).
+    Events of other types are ignored. Only database errors raise (the runner retries the
+    batch). The stored event ids are also recorded as processed for the group, as the
+    per-record runner does.
     """
     updates, rejected = [], []
     for record in records:
@@ -48,7 +43,7 @@ def store_task_updates(records: list[ConsumedRecord]) -> None:
         if isinstance(update, PendingUpdate):
             updates.append(update)
         elif update is not None:
-            rejected.append((record, update))
+            rejected.append(InvalidRecord(record, update))
     with contextlib.ExitStack() as spans:
         if tracing.enabled():
             # A "<topic> process" span per record, child of the context its producer sent.
@@ -60,46 +55,9 @@ def store_task_updates(records: list[ConsumedRecord]) -> None:
                         )
                     )
         sync_updates_record(updates=updates)
-    # As the per-record runner does: the ids handled for the group, and the rejects in the DLQ.
-    handled = {update.event_id for update in updates}
-    if handled and records[0].group:
-        ProcessedEvent.objects.bulk_create(
-            [ProcessedEvent(group=records[0].group, event_id=event_id) for event_id in handled], ignore_conflicts=True
-        )
-    if rejected:
-        dead_letter(rejected)
-
-
-def dead_letter(rejected: list[tuple[ConsumedRecord, str]]) -> None:
-    """Produce each (record, why) to `<topic>.dlq` with the runner's DLQ headers and wait for the
-    broker. Raises when one is not acknowledged: the batch is then retried (its stores are
-    idempotent), so a reject reaches the DLQ at least once."""
-    producer = get_producer()
-    errors: list[Any] = []
-    failed_at = datetime.now(UTC).isoformat().encode()
-    for record, error in rejected:
-        headers = [(name, value.encode()) for name, value in record.headers.items() if name not in DLQ_HEADERS]
-        headers += [
-            ("error", error[:ERROR_HEADER_LENGTH].encode()),
-            ("handler", f"{__name__}.store_task_updates".encode()),
-            ("attempts", b"1"),
-            ("failed_at", failed_at),
-            ("group", record.group.encode()),
-            ("original_topic", record.topic.encode()),
-            ("original_partition", str(record.partition).encode()),
-            ("original_offset", str(record.offset).encode()),
-        ]
-        producer.produce(
-            record.topic + DLQ_SUFFIX,
-            key=record.key,
-            value=record.value,
-            headers=headers,
-            on_delivery=lambda err, msg: errors.append(err),
-        )
-    producer.flush(30)
-    failures = [err for err in errors if err is not None]
-    if failures or len(errors) < len(rejected):
-        raise KafkaException(failures[0] if failures else "DLQ produce timed out")
+    if updates and records[0].group:
+        record_processed(records[0].group, (update.event_id for update in updates))
+    return rejected
 
 
 def pending_update(record: ConsumedRecord) -> PendingUpdate | str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Message
 
-from kafka_bridge import runner
+from kafka_bridge.consumer import decode
+from kafka_bridge.consumer.decode import decoded_on_use
 from kafka_bridge.envelope import CloudEvent
-from kafka_bridge.runner import decoded_on_use
 from kafka_bridge.tests.kafka_helpers import task_representation
 
 
@@ -28,13 +28,13 @@ def _event() -> CloudEvent:
 def decoded(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The values decoded so far, in order."""
     seen: list[bytes] = []
-    decode = runner.decode_event
+    original = decode.decode_event
 
     def counting(value: bytes) -> CloudEvent:
         seen.append(value)
-        return decode(value)
+        return original(value)
 
-    monkeypatch.setattr(runner, "decode_event", counting)
+    monkeypatch.setattr(decode, "decode_event", counting)
     return seen
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from kafka_bridge.consumer.config import import_handler_modules
+from kafka_bridge.consumer.loop import ConsumerRunner
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.lag import group_lag
 from kafka_bridge.models import ProcessedEvent
 from kafka_bridge.registry import CONSUMERS, ConsumerDefinition
-from kafka_bridge.runner import ConsumerRunner, import_handler_modules
 from kafka_bridge.tests import handlers
 from kafka_bridge.tests.kafka_helpers import (
     create_topics,

@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Producer
 
 from kafka_bridge.config import client_config
-from kafka_bridge.runner import SESSION_TIMEOUT_MS
+from kafka_bridge.consumer.config import SESSION_TIMEOUT_MS
 from kafka_bridge.tests import handlers
 from kafka_bridge.tests.kafka_helpers import create_topics, task_event, task_representation
 from tests.fixtures import ManagedProcesses, subprocess_env, wait_until

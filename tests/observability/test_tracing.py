@@ -24,9 +24,9 @@ from core import tracing
 from core.auth.tokens import issue_token
 from kafka_bridge import relay
 from kafka_bridge.config import client_config
+from kafka_bridge.consumer.loop import ConsumerRunner
 from kafka_bridge.models import OutboxEvent
 from kafka_bridge.registry import CONSUMERS
-from kafka_bridge.runner import ConsumerRunner
 from kafka_bridge.tests.kafka_helpers import end_offsets
 from kafka_bridge.topics import Topic
 from tests.fixtures import ROOT, ManagedProcesses, subprocess_env, wait_until

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.gc_tuning import tune_bulk_loop
 from core.metrics_server import start_metrics_server
+from kafka_bridge.consumer.loop import ConsumerRunner
 from kafka_bridge.registry import CONSUMERS
-from kafka_bridge.runner import ConsumerRunner
 from kafka_bridge.shutdown import stop_event_on_signals
 
 
