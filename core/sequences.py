@@ -16,8 +16,8 @@ class MappedOnUse(Sequence[R], Generic[S, R]):
 
     For a consumer's poll batch: the runner decodes each record when the batch handler first
     reaches it, and the audit store maps each record to its row as its COPY reaches it, so the
-    next records are decoded and mapped while PostgreSQL stores the chunk sent before
-    (bench/README.md, audit ingest). A retry or a fallback reads the kept results again."""
+    next records are decoded and mapped while PostgreSQL stores the chunk sent before. A retry or
+    a fallback reads the kept results again."""
 
     def __init__(self, items: Sequence[S], function: Callable[[S], R]) -> None:
         self._items = items

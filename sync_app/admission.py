@@ -9,11 +9,10 @@ A handshake that finds no room waits in line, in arrival order, when the line ah
 short enough to be served within QUEUE_WAIT_SECONDS at the rate this process has been opening
 handshakes: a waiting handshake has cost its TCP accept and HTTP parse already and costs nothing
 more, while a refused one comes back and pays them again (in a reconnect storm, refusals, their
-retries and the clients' backoff had taken most of the time). Otherwise it is refused at once
+retries and the clients' backoff would take most of the time). Otherwise it is refused at once
 with HTTP 503 and `Retry-After` (the ASGI denial response; a server without it gets close 1013
 "try again later"), and so is one still waiting after twice that (the rate fell): never left to
-time out. Clients retry after a jittered backoff
-(the /live/ page: `static/sync_app/live.js`).
+time out. Clients retry after a jittered backoff (the /live/ page: `static/sync_app/live.js`).
 
 The consumer learns of its ticket through a context variable, which its helper task inherits,
 so no per-socket scope copy is kept for it.

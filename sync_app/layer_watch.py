@@ -8,8 +8,8 @@ own every `SYNC_LAYER_CHECK_SECONDS`, checks it for all of them. When a heartbea
 back within `HEARTBEAT_TIMEOUT_SECONDS`, each socket is told (`layer_lost`) and closes with 1011, so
 its client resumes with its cursor; nothing is lost, every update is in the store.
 
-Sent per socket with each ping instead, heartbeats were 400 layer round trips a second at 10,000
-sockets, as many as the pings themselves (bench/README.md, fourth and fifth rounds).
+One per process, not one per socket with its ping: per-socket heartbeats would cost as many
+layer round trips as the pings themselves.
 """
 
 from __future__ import annotations

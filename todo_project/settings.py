@@ -132,8 +132,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Opt-in connection pool (psycopg_pool, one per process) for the ASGI web server: there Django runs
 # every request's sync code in a thread of its own, so CONN_MAX_AGE connections are not reused but
-# opened per request and left to the garbage collector (bench/README.md, performance). Pooling
-# needs CONN_MAX_AGE=0; it is not for the relay, whose session advisory lock must not outlive it.
+# opened per request and left to the garbage collector. Pooling needs CONN_MAX_AGE=0; it is not
+# for the relay, whose session advisory lock must not outlive it.
 DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
 if DATABASE_POOL_MAX_SIZE > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
