@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from core.internals.versions import require_version
 
@@ -25,3 +25,20 @@ def fill_result_cache(queryset: Q, rows: Iterable[Any]) -> Q:
     queryset._result_cache = list(rows)  # type: ignore[attr-defined]
     queryset._prefetch_done = True  # type: ignore[attr-defined]
     return queryset
+
+
+def fill_prefetch_cache(instance: Model, relations: Mapping[str, Iterable[Any]]) -> None:
+    """Fill `instance`'s prefetch caches with rows in hand (`{"tags": [...]}`), as
+    `prefetch_related(*relations)` would, so reading `instance.tags.all()` needs no query. A later
+    `.add()` or `.set()` on the relation clears its cache, as for any prefetched instance."""
+    instance._prefetched_objects_cache = {  # type: ignore[attr-defined]
+        name: fill_result_cache(getattr(instance, name).all(), rows) for name, rows in relations.items()
+    }
+
+
+def mark_loaded(instance: Model, using: str) -> Model:
+    """`instance` marked as a row that exists in database `using` (as `Model.from_db` marks it),
+    for rows written by hand-made SQL: a later `save()` updates it instead of inserting."""
+    instance._state.adding = False
+    instance._state.db = using
+    return instance

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured
+from django.contrib.auth.models import Group
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from core.internals import channels, channels_redis, check_versions, django, versions
 
@@ -52,3 +53,22 @@ def test_a_filled_result_cache_is_read_without_a_query(django_assert_num_queries
     with django_assert_num_queries(0):
         assert list(queryset) == [user]
         assert queryset.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_filled_prefetch_cache_is_read_without_a_query(django_assert_num_queries) -> None:
+    user = get_user_model().objects.create(username="prefetched")
+    group = Group.objects.create(name="readers")
+    django.fill_prefetch_cache(user, {"groups": [group]})
+    with django_assert_num_queries(0):
+        assert list(user.groups.all()) == [group]
+
+
+@pytest.mark.django_db
+def test_a_row_marked_loaded_counts_as_the_stored_row() -> None:
+    """As a row loaded from the database, it does not clash with itself on a unique field."""
+    user = get_user_model().objects.create(username="inserted by hand")
+    same = get_user_model()(pk=user.pk, username=user.username)
+    with pytest.raises(ValidationError):
+        same.validate_unique()  # a new row with a taken username
+    django.mark_loaded(same, "default").validate_unique()
