@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.api import MeApi
+from core.asyncapi import asyncapi_view
 from core.health import healthz, readyz
 from core.metrics import metrics_view
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/asyncapi.json", asyncapi_view, name="asyncapi"),
     # The split view serves its script as a file of its own: the page runs under core/csp.py.
     path(
         "api/docs/",
