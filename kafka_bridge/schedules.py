@@ -17,4 +17,9 @@ BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 600},
     },
+    "kafka-bridge-processed-events-prune": {
+        "task": "kafka_bridge.tasks.prune_processed_events_task",
+        "schedule": 3600.0,
+        "options": {"expires": 600},
+    },
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from kafka_bridge import relay
+from kafka_bridge.consumer import dedupe
 
 
 @shared_task(ignore_result=True)
@@ -17,7 +18,12 @@ def relay_outbox_task() -> int:
 
 
 @shared_task(ignore_result=True)
-def prune_outbox_task() -> dict[str, int]:
-    """Delete published outbox rows and processed-event ids past their retention."""
-    outbox, processed = relay.prune()
-    return {"outbox": outbox, "processed_events": processed}
+def prune_outbox_task() -> int:
+    """Delete published outbox rows past their retention."""
+    return relay.prune()
+
+
+@shared_task(ignore_result=True)
+def prune_processed_events_task() -> int:
+    """Delete the consumers' processed-event ids past their retention."""
+    return dedupe.prune()

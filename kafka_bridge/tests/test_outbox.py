@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from core.correlation import correlation_scope
 from kafka_bridge import relay
 from kafka_bridge.models import OutboxEvent, OutboxPending
+from kafka_bridge.relay import backlog, draining
 from kafka_bridge.schemas import decode_event
 from kafka_bridge.tests.kafka_helpers import (
     end_offsets,
@@ -67,12 +68,12 @@ def test_task_write_publishes_one_cloudevent_on_task_events_and_task_updates_key
 def test_a_backlog_is_published_in_id_order_claiming_each_batch_ahead(monkeypatch) -> None:
     claimed_ahead: list[int] = []
 
-    class RecordingClaimAhead(relay._ClaimAhead):
+    class RecordingClaimAhead(draining.ClaimAhead):
         def __init__(self, after: int, limit: int) -> None:
             claimed_ahead.append(after)
             super().__init__(after, limit)
 
-    monkeypatch.setattr(relay, "_ClaimAhead", RecordingClaimAhead)
+    monkeypatch.setattr(draining, "ClaimAhead", RecordingClaimAhead)
     topic = Topic.TASK_UPDATES.value
     start = {topic: end_offsets(topic)}
     task = task_representation()
@@ -179,12 +180,12 @@ def test_each_task_signal_records_a_schema_valid_event_on_both_task_topics(event
     [
         (task_signals.reminder_scheduled, "reminder.scheduled", ["reminders"], {}),
         (task_signals.reminder_cancelled, "reminder.cancelled", ["reminders"], {}),
-        (notification_signals.reminder_due, "reminder.due", ["reminders"], {}),
+        (task_signals.reminder_due, "reminder.due", ["reminders"], {}),
         (notification_signals.reminder_sent, "reminder.sent", ["reminders"], {"notification": True}),
         (
             notification_signals.reminder_failed,
             "reminder.failed",
-            ["reminders", "reminders.dlq", "reminders.dlq"],  # with a redrivable copy: see below
+            ["reminders"],  # its redrivable dead letter is notifications_app's to write
             {"notification": True, "reason": "mailbox full"},
         ),
     ],
@@ -276,7 +277,7 @@ def test_commit_wakes_the_relay_through_celery(processes) -> None:
 
 
 @pytest.mark.django_db
-def test_prune_deletes_published_rows_and_processed_ids_past_retention(settings) -> None:
+def test_the_relay_prunes_published_outbox_rows_past_retention_and_nothing_else(settings) -> None:
     from datetime import timedelta
 
     from django.utils import timezone
@@ -284,7 +285,6 @@ def test_prune_deletes_published_rows_and_processed_ids_past_retention(settings)
     from kafka_bridge.models import ProcessedEvent
 
     settings.KAFKA_OUTBOX_RETENTION_HOURS = 1
-    settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = 1
     now = timezone.now()
     for _ in range(3):
         _send_task_signal(task_signals.task_created, task_representation())
@@ -293,13 +293,35 @@ def test_prune_deletes_published_rows_and_processed_ids_past_retention(settings)
     OutboxEvent.objects.filter(id=recent).update(created_at=now - timedelta(minutes=30))
     OutboxPending.objects.filter(event__in=[old, recent]).delete()  # published
     stale = ProcessedEvent.objects.create(group="g", event_id=uuid.uuid4())
+    ProcessedEvent.objects.filter(id=stale.id).update(processed_at=now - timedelta(days=365))
+
+    assert relay.prune(now=now) == 1
+
+    assert set(OutboxEvent.objects.filter(topic="task-events").values_list("id", flat=True)) == {recent, pending}
+    assert ProcessedEvent.objects.filter(id=stale.id).exists()  # the consumers' own to prune
+
+
+@pytest.mark.django_db
+def test_the_consumers_prune_processed_ids_past_retention(settings) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kafka_bridge.consumer import dedupe
+    from kafka_bridge.models import ProcessedEvent
+    from kafka_bridge.schedules import BEAT_SCHEDULE
+    from kafka_bridge.tasks import prune_processed_events_task
+
+    settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = 1
+    now = timezone.now()
+    stale = ProcessedEvent.objects.create(group="g", event_id=uuid.uuid4())
     ProcessedEvent.objects.filter(id=stale.id).update(processed_at=now - timedelta(days=2))
     fresh = ProcessedEvent.objects.create(group="g", event_id=uuid.uuid4())
 
-    assert relay.prune(now=now) == (1, 1)
-
-    assert set(OutboxEvent.objects.filter(topic="task-events").values_list("id", flat=True)) == {recent, pending}
+    assert dedupe.prune(now=now) == 1
     assert list(ProcessedEvent.objects.values_list("id", flat=True)) == [fresh.id]
+    assert prune_processed_events_task() == 0
+    assert any(entry["task"] == prune_processed_events_task.name for entry in BEAT_SCHEDULE.values())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -336,54 +358,7 @@ def test_backlog_gauges_are_read_after_a_drain_at_most_every_second_while_there_
 
     assert relay.update_backlog_metrics()[0] == 0
     assert drain_one() == 0  # shown as none moments ago
-    relay._backlog_seen["at"] -= relay.BACKLOG_METRICS_SECONDS
+    backlog.backlog_seen["at"] -= backlog.BACKLOG_METRICS_SECONDS
     assert drain_one() == 1
-    relay._backlog_seen["count"] = 2  # a backlog was shown: read at once, so it can fall to 0
+    backlog.backlog_seen["count"] = 2  # a backlog was shown: read at once, so it can fall to 0
     assert drain_one() == 1
-
-
-@pytest.mark.django_db
-def test_given_up_notification_is_dead_lettered_as_a_redrivable_reminder_due_copy() -> None:
-    task = task_representation()
-    reminder = reminder_representation(task["id"], status="fired")
-    notification = {
-        "id": str(uuid.uuid4()),
-        "channel": "email",
-        "status": "dead",
-        "attempts": 5,
-        "last_error": "550 no such mailbox",
-        "provider_message_id": None,
-    }
-
-    with correlation_scope("req-9"):
-        notification_signals.reminder_failed.send(
-            sender=None,
-            task_id=uuid.UUID(task["id"]),
-            user_id=3,
-            reminder=reminder,
-            task=task,
-            notification=notification,
-            reason="550 no such mailbox",
-        )
-
-    failed_row = OutboxEvent.objects.get(topic="reminders")
-    assert OutboxEvent.objects.get(topic="reminders.dlq", event_type="reminder.failed").value == failed_row.value
-    dead_row = OutboxEvent.objects.get(topic="reminders.dlq", event_type="reminder.due")
-    copy = decode_event(_json(dead_row.value))
-    assert copy.type == "reminder.due"
-    assert copy.data == {"reminder": reminder, "task": task}
-    assert copy.id != str(failed_row.event_id)
-    assert copy.correlationid == "req-9"
-    assert dead_row.key == task["id"]
-    assert dead_row.headers | {"failed_at": "-"} == {
-        "ce_id": copy.id,
-        "ce_type": "reminder.due",
-        "correlation_id": "req-9",
-        "error": "550 no such mailbox",
-        "handler": "notifications_app (notification dead)",
-        "attempts": "5",
-        "failed_at": "-",
-        "group": "notifications",
-        "original_topic": "reminders",
-        "failed_event_id": str(failed_row.event_id),
-    }

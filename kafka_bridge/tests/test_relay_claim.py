@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from kafka_bridge import relay
 from kafka_bridge.models import OutboxEvent, OutboxPending
+from kafka_bridge.relay import claim
 
 PENDING = 3000
 LIMIT = 50
@@ -44,7 +44,7 @@ def test_claim_renders_the_event_value_only_for_the_rows_it_returns() -> None:
     # Inside the test's transaction nothing can ANALYZE the new rows: the statistics stay stale.
     _pending_rows(PENDING)
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) " + relay._CLAIM_SQL, [0, LIMIT])
+        cursor.execute("EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) " + claim.CLAIM_SQL, [0, LIMIT])
         raw = cursor.fetchone()[0]
     plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     rendering = [node for node in _nodes(plan) if any("value)::text" in column for column in node.get("Output", []))]
@@ -58,7 +58,7 @@ def test_claim_returns_pending_rows_after_the_position_in_id_order() -> None:
     ids = list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))
     OutboxPending.objects.filter(event=ids[3]).delete()  # published
 
-    claimed = relay._claim(ids[1], 4)
+    claimed = claim.claim(ids[1], 4)
 
     assert [row[0] for row in claimed] == [ids[2], ids[4], ids[5], ids[6]]
     _id, topic, key, value, headers = claimed[0]

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from kafka_bridge import relay
 from kafka_bridge.models import OutboxPending
 from kafka_bridge.receivers import NOTIFY_CHANNEL, _wake_relay
+from kafka_bridge.relay import draining
 from kafka_bridge.tests.kafka_helpers import task_representation
 from tasks_app import signals as task_signals
 from tests.fixtures import wait_until
@@ -104,7 +105,7 @@ def test_a_commit_during_a_drain_is_published_at_once_not_after_the_idle_wait(mo
                 cursor.execute("SELECT 1")  # ...and is read while this statement runs
         return published
 
-    monkeypatch.setattr(relay, "drain", drain_then_commit_elsewhere)
+    monkeypatch.setattr(draining, "drain", drain_then_commit_elsewhere)
     stop = threading.Event()
     loop = threading.Thread(target=_run_loop, args=(stop,), daemon=True)
     loop.start()
