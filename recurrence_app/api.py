@@ -8,8 +8,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.query import DocumentedQueryMixin
-from recurrence_app.occurrences import MAX_PREVIEW
-from recurrence_app.rules import describe_rule
 from recurrence_app.selectors import recurrence_preview, task_upcoming_occurrences
 from recurrence_app.serializers import (
     OccurrencesOutputSerializer,
@@ -17,6 +15,7 @@ from recurrence_app.serializers import (
     PreviewInputSerializer,
     PreviewOutputSerializer,
 )
+from recurrence_rules.occurrences import MAX_PREVIEW
 from tasks_app import docs
 from tasks_app.representations import isoformat
 from tasks_app.selectors import task_get
@@ -84,6 +83,6 @@ class TaskOccurrencesApi(DocumentedQueryMixin, APIView):
         query = OccurrencesQuerySerializer(data=request.query_params.dict())  # `?count=` is a 400, not 10
         query.is_valid(raise_exception=True)
         task = task_get(user=request.user, task_id=task_id)
-        moments = task_upcoming_occurrences(task=task, count=query.validated_data["count"])
-        text = describe_rule(task.series.rule) if moments and task.series is not None else ""
-        return Response({"occurrences": [isoformat(moment, moment.tzinfo) for moment in moments], "text": text})
+        upcoming = task_upcoming_occurrences(task=task, count=query.validated_data["count"])
+        occurrences = [isoformat(moment, moment.tzinfo) for moment in upcoming.occurrences]
+        return Response({"occurrences": occurrences, "text": upcoming.text})

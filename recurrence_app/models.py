@@ -1,3 +1,5 @@
+"""Recurrence state: one `Series` row per recurring chain of tasks."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,17 +9,13 @@ from django.conf import settings
 from django.db import models
 
 
-class RecurrenceMode(models.TextChoices):
-    SCHEDULE = "schedule", "On schedule"
-    COMPLETION = "completion", "After completion"
-
-
 class Series(models.Model):
-    """One recurring chain of tasks: its rule and where it stands (DESIGN.md section 5).
+    """Where one recurring chain of tasks stands (DESIGN.md section 5).
 
-    The tasks of a series point here (`Task.series`); `last_occurrence_id` is the newest generated
-    task (a plain UUID: tasks are created after their series, and deleting one must not cascade).
-    Only that newest task (or the first, while `last_occurrence_id` is empty) continues the chain.
+    Its id is the `Task.series_id` of the chain's tasks. The rule, mode and time zone are not
+    stored here: they are the tasks' own, and the chain follows its newest task's.
+    `last_occurrence_id` is that newest generated task (a plain UUID: deleting one must not
+    cascade). Only it (or the first, while `last_occurrence_id` is empty) continues the chain.
 
     `anchor_at` is the start (RFC 5545 DTSTART) the current rule is expanded from: the first due
     time, or the due time of the occurrence at which the rule or time zone last changed (a change
@@ -27,9 +25,6 @@ class Series(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="series")
-    rule = models.TextField(help_text="normalised RFC 5545 RRULE, without the RRULE: prefix")
-    mode = models.CharField(max_length=16, choices=RecurrenceMode.choices, default=RecurrenceMode.SCHEDULE)
-    timezone = models.CharField(max_length=64, default="UTC")
     first_due_at = models.DateTimeField()
     last_occurrence_id = models.UUIDField(null=True, blank=True)
     last_due_at = models.DateTimeField(null=True, blank=True)
@@ -47,7 +42,7 @@ class Series(models.Model):
         indexes = [models.Index(fields=["ended", "updated_at"])]
 
     def __str__(self) -> str:
-        return f"{self.rule} ({self.timezone})"
+        return f"series {self.id}"
 
     @property
     def dtstart(self) -> datetime:

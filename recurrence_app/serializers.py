@@ -6,9 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from recurrence_app.models import RecurrenceMode
-from recurrence_app.occurrences import MAX_PREVIEW
-from recurrence_app.rules import MAX_RULE_LENGTH, RuleError, validate_rule
+from recurrence_rules.occurrences import MAX_PREVIEW
+from recurrence_rules.rules import MAX_RULE_LENGTH, RuleError, validate_rule
+from tasks_app.models import RecurrenceMode
 from tasks_app.schema import DocumentedSerializer
 from tasks_app.serializers import LocalDateTimeField, StrictFieldsMixin, localize, timezone_field
 from tasks_app.validation import InvalidInput, validate_timezone

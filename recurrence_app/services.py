@@ -1,80 +1,95 @@
-"""Writes to recurrence series (DESIGN.md section 5).
+"""Every write to recurrence series (DESIGN.md section 5): their state, and the next occurrence.
 
-`series_create`, `series_update_rule` and `series_stop` are called by `tasks_app.services` when a
-task's rule is set, changed or cleared. `series_generate_next` creates the occurrence after a
-completed one (the `task.completed` handler and the catch-up job both go through it).
+A chain's rule, mode and time zone are stored once, on its tasks; the chain follows its newest
+task's. `series_follow_task` keeps the series in step with each task write (called by the
+receivers of tasks_app's signals, inside that write's transaction). `series_generate_next`
+creates the occurrence after a completed one through `tasks_app.services.task_create` (the
+`task.completed` handler and the catch-up job both go through it).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from recurrence_app.models import Series
-from recurrence_app.occurrences import next_occurrence
+from recurrence_rules.occurrences import next_occurrence
 from tasks_app.models import Reminder, Task, TaskStatus
+from tasks_app.services import task_create
 from tasks_app.validation import OFFSET_MAX_MINUTES
 
 logger = logging.getLogger(__name__)
 
 CATCH_UP_GRACE = timedelta(minutes=10)
 CATCH_UP_BATCH = 200
+# The task fields a series follows: a change to one of them on the chain's newest task.
+STEERING_FIELDS = frozenset({"recurrence_rule", "recurrence_mode", "timezone"})
 
 
-@transaction.atomic
-def series_create(
-    *, owner: AbstractBaseUser, rule: str, mode: str, timezone_name: str, first_due_at: datetime
-) -> Series:
-    """A new series whose first occurrence is due at `first_due_at`. `rule` is already validated."""
-    return Series.objects.create(
-        owner=owner,
-        rule=rule,
-        mode=mode,
-        timezone=timezone_name,
-        first_due_at=first_due_at,
-        last_due_at=first_due_at,
-        anchor_at=first_due_at,
+def series_start(*, series_id: uuid.UUID, owner_id: int, first_due_at: datetime) -> None:
+    """The series `series_id` exists, its first occurrence due at `first_due_at`. A series that
+    already exists (a generated occurrence joining its chain) is left as it is."""
+    Series.objects.bulk_create(
+        [
+            Series(
+                id=series_id,
+                owner_id=owner_id,
+                first_due_at=first_due_at,
+                last_due_at=first_due_at,
+                anchor_at=first_due_at,
+            )
+        ],
+        ignore_conflicts=True,
     )
 
 
 @transaction.atomic
-def series_update_rule(
-    *, series: Series, rule: str, mode: str, timezone_name: str, due_at: datetime | None = None
-) -> Series:
-    """Future occurrences of `series` follow the new rule; an ended series lives again.
+def series_follow_task(
+    *,
+    task_id: uuid.UUID,
+    owner_id: int,
+    series_id: uuid.UUID | None,
+    rule: str,
+    due_at: datetime | None,
+    changed: Collection[str],
+) -> None:
+    """Bring the series of a task just created or changed (`changed`: the names of the fields
+    that changed; every one for a creation) in line with it.
 
-    A new rule or time zone applies from the current occurrence on (RFC 5545 "this and
-    following"): the rule is re-anchored at `due_at` (the current occurrence's due time; by
-    default the last generated one's) and COUNT counts from there. A mode change alone keeps the
-    anchor.
+    A task that gets a new `series_id` with a rule starts its series. A change of rule, mode or
+    time zone on the chain's newest task steers the series: a cleared rule stops it; otherwise
+    an ended series lives again, and a new rule or time zone applies from this occurrence on
+    (RFC 5545 "this and following"): the rule is re-anchored at `due_at` and COUNT counts from
+    there. A mode change alone keeps the anchor. An older occurrence's copy steers nothing.
     """
-    if (rule, timezone_name) != (series.rule, series.timezone):
+    if series_id is None:
+        return
+    if "series_id" in changed:
+        if rule and due_at is not None:
+            series_start(series_id=series_id, owner_id=owner_id, first_due_at=due_at)
+        return
+    if not STEERING_FIELDS & set(changed):
+        return
+    series = Series.objects.select_for_update().filter(pk=series_id).first()
+    if series is None or series.last_occurrence_id not in (None, task_id):
+        return
+    if not rule:
+        series_stop(series=series)
+        return
+    fields = ["ended", "ended_at", "end_reason", "updated_at"]
+    if {"recurrence_rule", "timezone"} & set(changed):
         series.anchor_at = due_at or series.last_due_at or series.dtstart
         series.anchor_number = series.generated_count
-    series.rule, series.mode, series.timezone = rule, mode, timezone_name
+        fields += ["anchor_at", "anchor_number"]
     series.ended, series.ended_at, series.end_reason = False, None, ""
-    series.save(
-        update_fields=[
-            "rule",
-            "mode",
-            "timezone",
-            "anchor_at",
-            "anchor_number",
-            "ended",
-            "ended_at",
-            "end_reason",
-            "updated_at",
-        ]
-    )
-    return series
+    series.save(update_fields=fields)
 
 
 @transaction.atomic
@@ -121,13 +136,10 @@ def series_generate_next(*, completed_task: Task) -> Task | None:
     final guard: a concurrent creation that loses the race hits it in a savepoint and returns
     None. Skipped (None) as well: a task that is gone, open again, not in a live series, or
     whose series has no further instance (then the series is marked ended, reason `count`,
-    `until` or `exhausted`). The new task copies title, description, priority, tags, the
-    series' rule, mode and time zone, and the reminders as offsets before its due time; it is
-    created through `tasks_app.services.task_create`, so it emits its own `task.created`.
+    `until` or `exhausted`). The new task copies title, description, priority, tags, the rule,
+    mode and time zone, and the reminders as offsets before its due time; it is created through
+    `tasks_app.services.task_create`, so it emits its own `task.created`.
     """
-    # Imported here: tasks_app.services imports this module (series_create and friends).
-    from tasks_app.services import task_create
-
     if completed_task.series_id is None:
         return None
     series = Series.objects.select_for_update().filter(pk=completed_task.series_id).first()
@@ -135,6 +147,8 @@ def series_generate_next(*, completed_task: Task) -> Task | None:
     if series is None or task is None or task.series_id != series.id:
         return None
     if task.status != TaskStatus.COMPLETED or task.completed_at is None or task.due_at is None:
+        return None
+    if not task.recurrence_rule:  # a task whose rule was cleared does not continue its chain
         return None
     if series.ended or series.last_occurrence_id not in (None, task.id):
         return None
@@ -146,10 +160,10 @@ def series_generate_next(*, completed_task: Task) -> Task | None:
         series.anchor_at = task.due_at
 
     following = next_occurrence(
-        rule=series.rule,
-        timezone_name=series.timezone,
+        rule=task.recurrence_rule,
+        timezone_name=task.timezone,
         dtstart=series.dtstart,
-        mode=series.mode,
+        mode=task.recurrence_mode,
         due_at=task.due_at,
         completed_at=task.completed_at,
         occurrence_number=series.generated_count - series.anchor_number + 2,
@@ -168,11 +182,11 @@ def series_generate_next(*, completed_task: Task) -> Task | None:
                 priority=task.priority,
                 tags=[tag.name for tag in task.tags.all()],
                 due_at=following.due_at,
-                timezone=series.timezone,
-                recurrence_rule=series.rule,
-                recurrence_mode=series.mode,
+                timezone=task.timezone,
+                recurrence_rule=task.recurrence_rule,
+                recurrence_mode=task.recurrence_mode,
                 reminders=_reminder_specs(task.reminders.all(), task.due_at),
-                series=series,
+                series_id=series.id,
                 previous_occurrence=task,
             )
     except IntegrityError:
@@ -191,15 +205,18 @@ def catch_up_candidates(*, now: datetime | None = None, grace: timedelta = CATCH
     of a live series, completed more than `grace` ago (the consumer normally takes well under a
     second), with no `next_occurrence`."""
     cutoff = (now or timezone.now()) - grace
+    newest_of_live_series = Series.objects.filter(pk=OuterRef("series_id"), ended=False).filter(
+        Q(last_occurrence_id__isnull=True) | Q(last_occurrence_id=OuterRef("id"))
+    )
     return list(
         Task.objects.filter(
             status=TaskStatus.COMPLETED,
             completed_at__lt=cutoff,
             due_at__isnull=False,
-            series__ended=False,
+            series_id__isnull=False,
             next_occurrence__isnull=True,
         )
-        .filter(Q(series__last_occurrence_id__isnull=True) | Q(series__last_occurrence_id=F("id")))
+        .filter(Exists(newest_of_live_series))
         .order_by("completed_at")
         .values_list("id", flat=True)[:CATCH_UP_BATCH]
     )

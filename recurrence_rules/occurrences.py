@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from recurrence_app.rules import Rule, RuleError, describe_rule, parse_rule
+from recurrence_rules.rules import Rule, RuleError, describe_rule, parse_rule
 
 SCHEDULE = "schedule"
 COMPLETION = "completion"

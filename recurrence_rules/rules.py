@@ -3,7 +3,7 @@
 Presets (`daily`, `weekdays`, `weekly`, `monthly`, `yearly`) and RFC 5545 RRULEs, with or without
 the `RRULE:` prefix. `validate_rule` returns the normalised RRULE text or raises `RuleError`
 naming the part that is wrong; `parse_rule` gives the parsed `Rule`; `describe_rule` a short
-English description. Expansion in a time zone lives in `recurrence_app.occurrences`.
+English description. Expansion in a time zone lives in `recurrence_rules.occurrences`.
 
 Explicit RRULEs follow RFC 5545 strictly (`BYMONTHDAY=31` skips shorter months). The `monthly`
 preset on day 29-31 means "that day, or the month's last day when shorter", written in RFC form
@@ -146,7 +146,7 @@ class Rule:
 
     def to_rrule(self, dtstart: datetime) -> du.rrule:
         """The dateutil rule from naive local `dtstart`, without COUNT and UNTIL (the expansion
-        in `recurrence_app.occurrences` applies those, counting `dtstart` as the first instance).
+        in `recurrence_rules.occurrences` applies those, counting `dtstart` as the first instance).
         Raises `RuleError` when dateutil finds a BY… part unreachable."""
         weekday = {code: getattr(du, code) for code in WEEKDAYS}
         try:

@@ -1,7 +1,8 @@
 """Tasks, their tags and reminders, and the Idempotency-Key records of task creation.
 
-Writes go through `tasks_app.services` only (they keep `version`, reminders and the recurrence
-series consistent and send the domain signals); reads through `tasks_app.selectors`.
+Writes go through `tasks_app.services` only (they keep `version` and reminders consistent and send
+the domain signals); reads through `tasks_app.selectors`. A task's recurrence rule, mode and time
+zone are stored here only; recurrence_app keeps where each chain stands.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from recurrence_app.models import RecurrenceMode
+from recurrence_rules import occurrences
 
 # "simple" keeps every word as written (lower-cased, no stemming, no stop words): search works
 # the same for any language, and prefix queries (`meet:*`) cover plural and verb forms.
@@ -36,6 +37,13 @@ class Priority(models.TextChoices):
 
 # The sort order of priorities: `ordering=priority` is low → urgent, `-priority` urgent first.
 PRIORITY_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+class RecurrenceMode(models.TextChoices):
+    """How the next occurrence is found: on the rule's dates, or by restarting the rule at completion."""
+
+    SCHEDULE = occurrences.SCHEDULE, "On schedule"
+    COMPLETION = occurrences.COMPLETION, "After completion"
 
 
 class ReminderStatus(models.TextChoices):
@@ -73,9 +81,9 @@ class Task(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone name")
     recurrence_rule = models.TextField(blank=True, default="", help_text="normalised RRULE, or empty")
     recurrence_mode = models.CharField(max_length=16, choices=RecurrenceMode.choices, default=RecurrenceMode.SCHEDULE)
-    series = models.ForeignKey(
-        "recurrence_app.Series", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
-    )
+    # The recurring chain the task belongs to: set when it first gets a rule and copied to each
+    # next occurrence. recurrence_app keeps the chain's state in a `Series` row with this id.
+    series_id = models.UUIDField(null=True, blank=True, db_index=True)
     # Unique: a completed occurrence has at most one successor, however often the completion
     # event is delivered (DESIGN.md section 5).
     previous_occurrence = models.OneToOneField(

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from recurrence_app.rules import describe_rule
+from recurrence_rules.rules import describe_rule
 from tasks_app.models import Reminder, Task
 
 

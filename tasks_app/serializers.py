@@ -16,9 +16,8 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone as django_timezone
 from rest_framework import serializers
 
-from recurrence_app.models import RecurrenceMode
-from recurrence_app.rules import PRESETS
-from tasks_app.models import Priority, ReminderStatus, TaskStatus
+from recurrence_rules.rules import PRESETS
+from tasks_app.models import Priority, RecurrenceMode, ReminderStatus, TaskStatus
 from tasks_app.representations import task_representation
 from tasks_app.schema import DocumentedSerializer
 from tasks_app.validation import (

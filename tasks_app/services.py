@@ -18,6 +18,7 @@ Reminder lifecycle:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,12 +28,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone as django_timezone
 
+from core.domain_events import outbox_batch
 from core.errors import ApplicationError
-from kafka_bridge.receivers import outbox_batch
-from recurrence_app import services as recurrence_services
-from recurrence_app.models import RecurrenceMode, Series
+from core.internals.django import fill_prefetch_cache
 from tasks_app import signals
-from tasks_app.models import Priority, Reminder, ReminderStatus, Tag, Task, TaskStatus
+from tasks_app.models import Priority, RecurrenceMode, Reminder, ReminderStatus, Tag, Task, TaskStatus
 from tasks_app.representations import reminder_representation, task_representation
 from tasks_app.validation import (
     MESSAGES,
@@ -117,21 +117,6 @@ def _link_tags_of_new_task(task: Task, names: list[str]) -> list[Tag]:
     return tags
 
 
-def _cache_relations(task: Task, tags: list[Tag], reminders: list[Reminder]) -> None:
-    """Fill the task's `tags` and `reminders` prefetch caches with the rows in hand, as
-    `prefetch_related("tags", "reminders")` would, so describing it needs no query. (A later
-    `task.tags.add()` or `set()` clears the cache, as for any prefetched instance.)"""
-    task._prefetched_objects_cache = {
-        "tags": _cached(task.tags.all(), tags),
-        "reminders": _cached(task.reminders.all(), reminders),
-    }
-
-
-def _cached(queryset: Any, rows: list[Any]) -> Any:
-    queryset._result_cache, queryset._prefetch_done = list(rows), True
-    return queryset
-
-
 def _reload(task: Task) -> Task:
     """A fresh instance with tags and reminders loaded (no stale prefetch caches)."""
     return Task.objects.select_related("owner").prefetch_related("tags", "reminders").get(pk=task.pk)
@@ -186,13 +171,13 @@ def task_create(
     recurrence_rule: str = "",
     recurrence_mode: str = RecurrenceMode.SCHEDULE,
     reminders: Iterable[Mapping[str, Any]] = (),
-    series: Series | None = None,
+    series_id: uuid.UUID | None = None,
     previous_occurrence: Task | None = None,
 ) -> Task:
     """Create a task for `owner`; sends `task_created`, then `reminder_scheduled` per reminder.
 
-    A recurrence rule (RRULE or preset, normalised here) needs `due_at`; without `series`, a new
-    series is started with this task as its first occurrence. `previous_occurrence` links a
+    A recurrence rule (RRULE or preset, normalised here) needs `due_at`; without `series_id`, the
+    task starts a new series (a new id) as its first occurrence. `previous_occurrence` links a
     generated occurrence to the one it follows: it is unique, so a second successor of the same
     task raises `IntegrityError` (the recurrence consumer relies on this).
     Raises `ApplicationError` (400, field messages) for invalid input.
@@ -210,10 +195,8 @@ def task_create(
     check_relative_reminders(errors, specs, due_at)
     errors.raise_if_any()
 
-    if rule and series is None:
-        series = recurrence_services.series_create(
-            owner=owner, rule=rule, mode=recurrence_mode, timezone_name=timezone, first_due_at=due_at
-        )
+    if rule and series_id is None:
+        series_id = uuid.uuid4()
     task = Task.objects.create(
         owner=owner,
         title=title,
@@ -223,7 +206,7 @@ def task_create(
         timezone=timezone,
         recurrence_rule=rule,
         recurrence_mode=recurrence_mode,
-        series=series,
+        series_id=series_id,
         previous_occurrence=previous_occurrence,
     )
     tag_rows = _link_tags_of_new_task(task, tag_names)
@@ -235,7 +218,7 @@ def task_create(
     )
     # No re-read: every column of the new rows is known here (defaults and timestamps are set
     # in Python, ids returned by the INSERTs), and a reload would cost three queries.
-    _cache_relations(task, tag_rows, created)
+    fill_prefetch_cache(task, {"tags": tag_rows, "reminders": created})
     representation = task_representation(task)
     with outbox_batch():  # the change's events in one outbox INSERT
         _send_task_signal(signals.task_created, task, representation)
@@ -269,8 +252,9 @@ def task_update(*, task: Task, expected_version: int | None = None, **fields: An
     `expected_version` (from If-Match) must equal the current version, else `ApplicationError`
     412. A change bumps `version` once and sends `task_updated` with
     `changes={field: {"old", "new"}}` (representation values), then the reminder signals; an
-    update that changes nothing sends nothing. Relative reminders follow a new `due_at`; a rule
-    change updates, starts or stops the task's series. `timezone` alone keeps the instant of
+    update that changes nothing sends nothing. Relative reminders follow a new `due_at`; a task's
+    first rule starts a series (a new `series_id`), which it keeps when the rule changes or is
+    cleared (recurrence_app follows those through `task_updated`). `timezone` alone keeps the instant of
     `due_at` (it is shown in the new zone). Naive datetimes are rejected: callers localise them.
     """
     unknown = set(fields) - UPDATABLE_FIELDS
@@ -301,7 +285,6 @@ def task_update(*, task: Task, expected_version: int | None = None, **fields: An
     errors.raise_if_any()
 
     rule_input = fields.get("recurrence_rule", task.recurrence_rule)
-    old_rule = task.recurrence_rule
     task.recurrence_rule = clean_rule(errors, rule_input, task.due_at, task.timezone)
     if errors.fields.get("recurrence_rule") == [MESSAGES["rule_needs_due_at"]] and "recurrence_rule" not in fields:
         # The stored rule is fine; it is due_at that may not go away while the rule is there.
@@ -313,7 +296,8 @@ def task_update(*, task: Task, expected_version: int | None = None, **fields: An
     errors.raise_if_any()
 
     scheduled, cancelled = _apply_reminders(task, existing, specs)
-    _apply_series(task, old_rule=old_rule)
+    if task.recurrence_rule and task.series_id is None:
+        task.series_id = uuid.uuid4()
     if tag_names is not None:
         task.tags.set(_tags_for(task.owner, tag_names))
     after_state = _state(task)
@@ -388,34 +372,6 @@ def _apply_reminders(
             if reminder.status == ReminderStatus.SCHEDULED:
                 scheduled.append(reminder)
     return scheduled, cancelled
-
-
-def _apply_series(task: Task, *, old_rule: str) -> None:
-    """Keep the task's series in step with its rule, mode and time zone."""
-    if not task.recurrence_rule:
-        if old_rule and task.series is not None:
-            recurrence_services.series_stop(series=task.series)
-        return
-    if task.series is None:
-        task.series = recurrence_services.series_create(
-            owner=task.owner,
-            rule=task.recurrence_rule,
-            mode=task.recurrence_mode,
-            timezone_name=task.timezone,
-            first_due_at=task.due_at,
-        )
-        return
-    series = task.series
-    if (series.rule, series.mode, series.timezone) != (task.recurrence_rule, task.recurrence_mode, task.timezone) or (
-        not old_rule
-    ):
-        recurrence_services.series_update_rule(
-            series=series,
-            rule=task.recurrence_rule,
-            mode=task.recurrence_mode,
-            timezone_name=task.timezone,
-            due_at=task.due_at,
-        )
 
 
 def _cancel_scheduled_reminders(task: Task) -> list[Reminder]:

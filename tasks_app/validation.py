@@ -14,9 +14,8 @@ from typing import Any
 from django.utils import timezone as django_timezone
 
 from core.errors import ApplicationError
-from recurrence_app.models import RecurrenceMode
-from recurrence_app.rules import RuleError, validate_rule
-from tasks_app.models import Priority
+from recurrence_rules.rules import RuleError, validate_rule
+from tasks_app.models import Priority, RecurrenceMode
 
 TITLE_MAX = 500
 DESCRIPTION_MAX = 10_000

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recurrence_app.occurrences import (
+from recurrence_rules.occurrences import (
     COMPLETION,
     SCHEDULE,
     UnknownTimezone,
@@ -20,7 +20,7 @@ from recurrence_app.occurrences import (
     occurrences_after,
     preview,
 )
-from recurrence_app.rules import validate_rule
+from recurrence_rules.rules import validate_rule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from recurrence_app.rules import PRESETS, RuleError, describe_rule, parse_rule, validate_rule
+from recurrence_rules.rules import PRESETS, RuleError, describe_rule, parse_rule, validate_rule
 
 # --- every RFC 5545 part is accepted and normalised -------------------------------------------
 
