@@ -48,7 +48,7 @@ class TaskAdmin(admin.ModelAdmin):
         "timezone",
         "recurrence_rule",
         "recurrence_mode",
-        "series",
+        "series_id",
         "previous_occurrence",
         "completed_at",
         "version",
