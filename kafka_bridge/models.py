@@ -7,8 +7,7 @@ published and older than `KAFKA_OUTBOX_RETENTION_HOURS`.
 `OutboxPending`: the rows not yet acknowledged by the broker. A trigger inserts one with every
 outbox row; the relay deletes it after the delivery report. Marking a row published thus deletes
 a narrow row instead of rewriting the wide one (its ~1 KB value and an entry in each of its
-indexes, as an UPDATE of a column in a partial index's predicate does): claim and mark ran at
-~40k rows/s that way and ~110k this way (bench/README.md, sixth round).
+indexes, as an UPDATE of a column in a partial index's predicate does), so marking stays cheap.
 
 `ProcessedEvent`: one row per (consumer group, event id), inserted in the same transaction as a
 handler's work, so a redelivered event is recognised and skipped.
@@ -77,8 +76,7 @@ class OutboxEventManager(models.Manager["OutboxEvent"]):
         under load.
 
         What `bulk_create` writes, without its per-row, per-field work: the outbox INSERT is on
-        every change's path, and the ORM's share of it was ~100 µs of web-server CPU per call
-        (bench/README.md, eighth round). One `created_at` for the statement.
+        every change's path. One `created_at` for the statement.
         """
         if not rows:
             return rows
