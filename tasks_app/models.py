@@ -2,7 +2,7 @@
 
 Writes go through `tasks_app.services` only (they keep `version` and reminders consistent and send
 the domain signals); reads through `tasks_app.selectors`. A task's recurrence rule, mode and time
-zone are stored here only; recurrence_app keeps where each chain stands.
+zone are stored here only; where each chain stands is kept by its consumer, not here.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Task(models.Model):
     recurrence_rule = models.TextField(blank=True, default="", help_text="normalised RRULE, or empty")
     recurrence_mode = models.CharField(max_length=16, choices=RecurrenceMode.choices, default=RecurrenceMode.SCHEDULE)
     # The recurring chain the task belongs to: set when it first gets a rule and copied to each
-    # next occurrence. recurrence_app keeps the chain's state in a `Series` row with this id.
+    # next occurrence. The chain's state (its series) is kept under this id by its consumer.
     series_id = models.UUIDField(null=True, blank=True, db_index=True)
     # Unique: a completed occurrence has at most one successor, however often the completion
     # event is delivered (DESIGN.md section 5).

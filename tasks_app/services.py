@@ -254,8 +254,9 @@ def task_update(*, task: Task, expected_version: int | None = None, **fields: An
     `changes={field: {"old", "new"}}` (representation values), then the reminder signals; an
     update that changes nothing sends nothing. Relative reminders follow a new `due_at`; a task's
     first rule starts a series (a new `series_id`), which it keeps when the rule changes or is
-    cleared (recurrence_app follows those through `task_updated`). `timezone` alone keeps the instant of
-    `due_at` (it is shown in the new zone). Naive datetimes are rejected: callers localise them.
+    cleared (the chain's state follows those through `task_updated`). `timezone` alone keeps the
+    instant of `due_at` (it is shown in the new zone). Naive datetimes are rejected: callers
+    localise them.
     """
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
