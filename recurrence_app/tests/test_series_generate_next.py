@@ -19,6 +19,7 @@ from recurrence_app.services import series_catch_up, series_generate_next
 from recurrence_app.tasks import recurrence_catch_up_task
 from tasks_app import services as task_services
 from tasks_app.models import Task, TaskStatus
+from tasks_app.representations import task_representation
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -238,8 +239,6 @@ def test_tasks_that_do_not_recur_or_are_open_are_skipped(user: Any) -> None:
 
 
 def completed_event(task: Task) -> CloudEvent:
-    from tasks_app.representations import task_representation
-
     return CloudEvent(
         type="task.completed",
         source="/tasks",
