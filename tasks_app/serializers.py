@@ -281,6 +281,8 @@ class TaskInputSerializer(StrictFieldsMixin, DocumentedSerializer):
 
 
 class ReminderOutputSerializer(DocumentedSerializer):
+    """A reminder as `task_representation` lists it (schema only)."""
+
     field_examples = {
         "id": "0b7f8c1e-2f4e-4a43-9d53-3c3f7f0c1a11",
         "remind_at": "2030-12-01T08:30:00+01:00",
@@ -298,7 +300,9 @@ class ReminderOutputSerializer(DocumentedSerializer):
 
 
 class TaskOutputSerializer(DocumentedSerializer):
-    """A task as the API returns it (and as events carry it)."""
+    """A task as the API returns it and events carry it. The data come from its one builder,
+    `task_representation`; the fields declared here describe it in the schema, and a test keeps
+    them equal to its keys (tasks_app/tests/test_representation_shape.py)."""
 
     field_examples = {
         **TaskInputSerializer.field_examples,
