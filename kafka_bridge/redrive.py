@@ -1,8 +1,8 @@
 """Re-publish dead-lettered records to their original topic (`manage.py redrive_dlq`).
 
-A DLQ record is the original record plus the runner's error headers. Redriving strips those
-headers and produces key and value unchanged to `original_topic` (or the DLQ name without
-`.dlq`), so the event keeps its id: groups that had processed it skip it, the one that failed
+A DLQ record is the original record plus the dead-letter headers (kafka_bridge.dead_letters).
+Redriving strips those headers and produces key and value unchanged to `original_topic` (or the
+DLQ name without `.dlq`), so the event keeps its id: groups that had processed it skip it, the one that failed
 processes it. Progress is the committed offset of the group `kafka-bridge-redrive`, so each dead
 record is redriven once; a dry run reads without producing or committing.
 """
@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from django.conf import settings
 
 from kafka_bridge.config import client_config
-from kafka_bridge.dead_letters import DLQ_HEADERS
+from kafka_bridge.dead_letters import dlq_topic, original_headers
 from kafka_bridge.producer import get_producer
 from kafka_bridge.topics import DLQ_SUFFIX
 
@@ -38,13 +38,9 @@ class DeadRecord:
     error: str
 
 
-def dlq_name(topic: str) -> str:
-    return topic if topic.endswith(DLQ_SUFFIX) else topic + DLQ_SUFFIX
-
-
 def redrive(topic: str, *, dry_run: bool = False, report: Callable[[DeadRecord], None] | None = None) -> int:
     """Redrive every record of the DLQ of `topic` not redriven yet; returns how many."""
-    dlq = dlq_name(topic)
+    dlq = dlq_topic(topic)
     consumer = Consumer(client_config(**{"group.id": REDRIVE_GROUP, "enable.auto.commit": False}))
     try:
         metadata = consumer.list_topics(dlq, timeout=TIMEOUT_SECONDS)
@@ -104,14 +100,13 @@ def _read_all(consumer: Consumer, starts: list[TopicPartition], ends: dict[int, 
 
 
 def _dead_record(message: Any) -> DeadRecord:
-    headers = list(message.headers() or [])
-    header_map = {name: (value or b"").decode("utf-8", "replace") for name, value in headers}
+    header_map = {name: (value or b"").decode("utf-8", "replace") for name, value in message.headers() or []}
     return DeadRecord(
         partition=message.partition(),
         offset=message.offset(),
         key=message.key(),
         value=message.value(),
-        headers=[(name, value) for name, value in headers if name not in DLQ_HEADERS],
+        headers=original_headers(message.headers() or []),
         target=header_map.get("original_topic") or message.topic().removesuffix(DLQ_SUFFIX),
         error=header_map.get("error", ""),
     )

@@ -10,7 +10,8 @@ from typing import Any
 from confluent_kafka import KafkaException
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kafka_bridge.redrive import DeadRecord, dlq_name, redrive
+from kafka_bridge.dead_letters import dlq_topic
+from kafka_bridge.redrive import DeadRecord, redrive
 
 
 class Command(BaseCommand):
@@ -30,4 +31,4 @@ class Command(BaseCommand):
         except (KafkaException, TimeoutError) as exc:
             raise CommandError(str(exc)) from exc
         verb = "would redrive" if dry_run else "redrove"
-        self.stdout.write(f"{verb} {count} records from {dlq_name(topic)}")
+        self.stdout.write(f"{verb} {count} records from {dlq_topic(topic)}")
