@@ -2,9 +2,10 @@
 
 A DLQ record is the original record plus the dead-letter headers (kafka_bridge.dead_letters).
 Redriving strips those headers and produces key and value unchanged to `original_topic` (or the
-DLQ name without `.dlq`), so the event keeps its id: groups that had processed it skip it, the one that failed
-processes it. Progress is the committed offset of the group `kafka-bridge-redrive`, so each dead
-record is redriven once; a dry run reads without producing or committing.
+DLQ name without `.dlq`), so the event keeps its id: groups that had processed it skip it, the
+one that failed processes it. Progress is the committed offset of the group
+`kafka-bridge-redrive`, so each dead record is redriven once; a dry run reads without producing
+or committing.
 """
 
 from __future__ import annotations
