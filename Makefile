@@ -32,7 +32,7 @@ migrate: db
 dev: migrate
 	@exec $(PY) scripts/dev.py
 
-## test: the whole suite against real PostgreSQL, Redis, RabbitMQ and Kafka: on the embedded
+## test: the import contracts (pyproject.toml), then the whole suite against real PostgreSQL, Redis, RabbitMQ and Kafka: on the embedded
 ## Apache Kafka (classic groups), then the consumer runner's tests with KIP-848 groups, then the
 ## Tansu lane (kafka_bridge's tests and `make dev`'s). With KAFKA_BOOTSTRAP_SERVERS set, the whole
 ## suite runs once against that cluster instead. In CI (CI=true) the fault suite may also restart
@@ -42,6 +42,7 @@ KIP848_TESTS := kafka_bridge/tests/test_runner.py kafka_bridge/tests/test_group_
 TANSU_TESTS := kafka_bridge tests/test_make_dev.py
 
 test: install services system-packages kafka-jars
+	@$(VENV)/bin/lint-imports --no-cache
 ifdef KAFKA_BOOTSTRAP_SERVERS
 	@$(PYTEST) --durations=20 $(PYTEST_ARGS)
 else
@@ -72,6 +73,7 @@ bench-quick: install services
 	@$(PY) -m bench --quick $(BENCH_ARGS)
 
 lint: install
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 
