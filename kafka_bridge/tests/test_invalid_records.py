@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Message
+from confluent_kafka import KafkaException, Message
 
 from kafka_bridge import registry
 from kafka_bridge.consumer.dlq import DeadLetterQueue
@@ -16,6 +16,7 @@ from kafka_bridge.consumer.retry import Backoff
 from kafka_bridge.records import ConsumedRecord, InvalidRecord
 from kafka_bridge.registry import ConsumerDefinition
 from kafka_bridge.tests.kafka_helpers import create_topics, end_offsets, headers_of, read_from
+from tests.fixtures import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,12 +29,21 @@ def refuse_odd_offsets(records: list[ConsumedRecord]) -> list[InvalidRecord]:
 def definition(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConsumerDefinition]:
     topic = f"bridge-invalid-{uuid.uuid4().hex[:8]}"
     create_topics(topic, f"{topic}.dlq", partitions=1)
+    wait_until(lambda: _has_leader(f"{topic}.dlq"), timeout=30, message="the new DLQ's leader")
     definition = ConsumerDefinition(
         name="bridge-invalid", group_id="bridge-invalid", topics=(topic,), handler_modules=(), batch=True
     )
     monkeypatch.setitem(registry.CONSUMERS, definition.name, definition)
     monkeypatch.setitem(registry._batch_handlers, definition.name, refuse_odd_offsets)
     return definition
+
+
+def _has_leader(topic: str) -> bool:
+    try:
+        end_offsets(topic)
+    except KafkaException:
+        return False
+    return True
 
 
 def handling(definition: ConsumerDefinition) -> Handling:
