@@ -1,5 +1,5 @@
 """6. Reminder fire lag: N reminders due within one window (a minute in the full run), fired by
-notifications_app's dispatcher (`manage.py dispatch_reminders --loop`, default interval and
+tasks_app's dispatcher (`manage.py dispatch_reminders --loop`, default interval and
 batch), with the outbox relay publishing the `reminder.due` events.
 
 Fire lag = `fired_at - remind_at` (what the app's `reminder_fire_lag_seconds` metric observes);
