@@ -1,9 +1,9 @@
 """Every write to tasks, tags and reminders; the only senders of `tasks_app.signals`.
 
 Each service runs in one transaction and sends its domain signals after the rows are written,
-still inside that transaction (kafka_bridge turns them into outbox rows, so a rolled-back write
-emits nothing; within `outbox_batch()`, all of a change's rows go in with one INSERT). Signal
-kwargs are exactly those documented in `tasks_app/signals.py`.
+still inside that transaction, so what the receivers write (the events' outbox rows, a recurring
+chain's state) is rolled back with it; within `outbox_batch()`, all of a change's outbox rows go
+in with one INSERT. Signal kwargs are exactly those documented in `tasks_app/signals.py`.
 
 Reminder lifecycle:
 - created `scheduled` with the task (or `cancelled` when added to a completed task);
