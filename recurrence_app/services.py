@@ -50,7 +50,6 @@ def series_start(*, series_id: uuid.UUID, owner_id: int, first_due_at: datetime)
     )
 
 
-@transaction.atomic
 def series_follow_task(
     *,
     task_id: uuid.UUID,
@@ -68,6 +67,7 @@ def series_follow_task(
     an ended series lives again, and a new rule or time zone applies from this occurrence on
     (RFC 5545 "this and following"): the rule is re-anchored at `due_at` and COUNT counts from
     there. A mode change alone keeps the anchor. An older occurrence's copy steers nothing.
+    Runs in the task write's transaction (no savepoint of its own: it is on every such write).
     """
     if series_id is None:
         return
