@@ -185,7 +185,7 @@ class Handling:
         refused = list(invalid or ())
         refused_at = {(r.record.topic, r.record.partition, r.record.offset) for r in refused}
         for message in messages:
-            if (message.topic(), message.partition(), message.offset()) not in refused_at:
+            if not refused_at or (message.topic(), message.partition(), message.offset()) not in refused_at:
                 metrics.RECORDS_HANDLED.labels(self.group, message.topic(), "processed").inc()
         return self.dlq.send(
             [
