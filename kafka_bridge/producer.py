@@ -1,8 +1,8 @@
 """The process-wide Kafka producer: idempotent, acks from all in-sync replicas, low linger.
 
 A lazy singleton (created on first use, so Celery's forked workers each make their own) that is
-flushed at interpreter exit. Used by the relay, the DLQ path of the consumer runner and
-`redrive_dlq`.
+flushed at interpreter exit. Used by the relay and by dead letters (`kafka_bridge.dead_letters`:
+the consumer runner, handlers and `redrive_dlq`).
 """
 
 from __future__ import annotations
