@@ -32,7 +32,7 @@ LAG_SECONDS = Gauge("kafka_consumer_lag_seconds", "Age of the group's oldest unc
 LAG_ERRORS = Counter("kafka_consumer_lag_errors_total", "Lag measurements that failed", ["group"])
 
 # The advisory lock key of the lag exporter: any fixed bigint no other code uses (the relay
-# leader's is kafka_bridge.relay.LEADER_LOCK_KEY).
+# leader's is kafka_bridge.relay.leader.LEADER_LOCK_KEY).
 EXPORTER_LOCK_KEY = 0x4C41_475F_4558_5052
 DEFAULT_INTERVAL_SECONDS = 15.0
 

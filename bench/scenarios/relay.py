@@ -16,9 +16,9 @@ from bench.harness import Harness, wait_until
 from bench.kafka import produce_all
 from bench.scenarios.common import wait_outbox_drained
 from bench.stats import Figure, Report
-from kafka_bridge import relay
 from kafka_bridge.models import OutboxEvent, OutboxPending
 from kafka_bridge.receivers import outbox_rows
+from kafka_bridge.relay import claim, mark
 
 SCENARIO = "1 outbox relay"
 TOPICS = ("task-events", "task-updates")
@@ -80,9 +80,9 @@ def _database_work_alone(rows: list[OutboxEvent]) -> float:
     batch published) on one connection, on temporary copies of the outbox and pending tables
     with the same indexes and the same rows: what PostgreSQL allows before Kafka does anything."""
     tables = {'"kafka_bridge_outboxevent"': "bench_outbox", '"kafka_bridge_outboxpending"': "bench_pending"}
-    claim, mark = relay._CLAIM_SQL, relay._MARK_SQL
+    claim_sql, mark_sql = claim.CLAIM_SQL, mark.MARK_SQL
     for table, copy in tables.items():
-        claim, mark = claim.replace(table, copy), mark.replace(table, copy)
+        claim_sql, mark_sql = claim_sql.replace(table, copy), mark_sql.replace(table, copy)
     ids = [r.id for r in rows]
     with transaction.atomic(), connection.cursor() as cursor:
         for table, copy in tables.items():
@@ -93,10 +93,10 @@ def _database_work_alone(rows: list[OutboxEvent]) -> float:
         started = time.perf_counter()
         after, done = 0, 0
         while True:
-            cursor.execute(claim, [after, relay.DEFAULT_BATCH_SIZE])
+            cursor.execute(claim_sql, [after, claim.DEFAULT_BATCH_SIZE])
             batch = cursor.fetchall()
             if not batch:
                 break
-            cursor.execute(mark, [relay._id_array([row[0] for row in batch])])  # as the relay sends it
+            cursor.execute(mark_sql, [mark.id_array([row[0] for row in batch])])  # as the relay sends it
             after, done = batch[-1][0], done + len(batch)
         return done / (time.perf_counter() - started)

@@ -1,7 +1,7 @@
 """The outbox relay SIGKILLed again and again between produce and mark while events are written.
 
 Each relay but the last runs with the test-only fault point KAFKA_RELAY_FAULT_PAUSE_BEFORE_MARK
-(kafka_bridge/relay.py): after a round's delivery reports it logs the round's outbox ids and
+(kafka_bridge/relay/mark.py): after a round's delivery reports it logs the round's outbox ids and
 waits before the round's DELETE. The test SIGKILLs it on that line, so every kill provably lands
 with rows the broker acknowledged still pending (asserted). The next relay publishes them again:
 the re-published copies are counted on Kafka (asserted > 0, each killed row at least twice) and
