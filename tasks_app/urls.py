@@ -1,5 +1,5 @@
 """Routes of the task API under /api/v1/. Each path is anchored, so other apps' sub-paths of a
-task (recurrence_app's `tasks/<id>/occurrences/`) are not swallowed."""
+task (the recurrence API's `tasks/<id>/occurrences/`) are not swallowed."""
 
 from django.urls import path
 

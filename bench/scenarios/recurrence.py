@@ -54,7 +54,7 @@ def run(harness: Harness, config: Config, report: Report) -> None:
             due_at=due + timedelta(days=1),
             recurrence_rule="daily",
             tags=["home"],
-            series=tasks[i].series,
+            series_id=tasks[i].series_id,
         )
     baseline = n / (time.perf_counter() - started)
     report.add(Figure(SCENARIO, "completions → next occurrences", "/s", ours, baseline, "task_create loop"))
