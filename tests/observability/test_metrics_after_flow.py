@@ -14,8 +14,8 @@ from websockets.sync.client import connect
 
 from core.auth.tokens import issue_token
 from notifications_app.models import Notification
-from tasks_app.tasks import dispatch_reminders_task
 from notifications_app.tests.smtp import SMTPTestServer
+from tasks_app.tasks import dispatch_reminders_task
 from tests.fixtures import ManagedProcesses, wait_until
 from tests.observability.scrape import samples, scrape, total
 from tests.observability.stack import Stack
