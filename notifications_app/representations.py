@@ -8,7 +8,7 @@ from notifications_app.models import Notification
 
 
 def notification_event_representation(notification: Notification) -> dict[str, Any]:
-    """The `notification` object of `reminder.sent` / `reminder.failed` (notifications_app/signals.py)."""
+    """The `notification` object of `reminder.sent` / `reminder.failed` (`NotificationRepresentation`)."""
     return {
         "id": str(notification.id),
         "channel": notification.channel,

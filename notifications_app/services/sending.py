@@ -72,7 +72,7 @@ def _enqueue_send(notification_id: Any, countdown: float = 0.0) -> None:
 
 
 def _outcome_signal_kwargs(notification: Notification) -> dict[str, Any]:
-    """What `reminder_sent` and `reminder_failed` carry (notifications_app/signals.py)."""
+    """What `reminder_sent` and `reminder_failed` carry (their payload models: notifications_app/event_payloads.py)."""
     return {
         "task_id": notification.task_id,
         "user_id": notification.user_id,
