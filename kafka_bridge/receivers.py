@@ -59,7 +59,7 @@ def json_ready(value: Any) -> Any:
 def validate_on_emit(event: CloudEvent) -> None:
     """With KAFKA_VALIDATE_ON_EMIT (the test suite), check an emitted event as a consumer will:
     a service that emits an event breaking its schema fails there, not in a consumer's DLQ."""
-    if getattr(settings, "KAFKA_VALIDATE_ON_EMIT", False):
+    if settings.KAFKA_VALIDATE_ON_EMIT:
         validate_event(event)
 
 

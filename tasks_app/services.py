@@ -338,6 +338,7 @@ def _apply_reminders(
     if specs is not None:
         wanted = list(specs)
         remaining: list[Reminder] = []
+        replaced: list[Reminder] = []
         for reminder in kept:
             spec = _spec_of(reminder)
             if spec in wanted and reminder.status == pending_status:
@@ -347,7 +348,10 @@ def _apply_reminders(
                 if reminder.status == ReminderStatus.SCHEDULED:
                     reminder.status = ReminderStatus.CANCELLED
                     cancelled.append(reminder)
-                reminder.delete()
+                replaced.append(reminder)
+        # One DELETE by id: an instance's delete() would clear the id that reminder.cancelled names.
+        if replaced:
+            Reminder.objects.filter(pk__in=[r.pk for r in replaced]).delete()
         kept = remaining
         new = Reminder.objects.bulk_create(
             [

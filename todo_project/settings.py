@@ -322,6 +322,8 @@ KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env.int("KAFKA_PROCESSED_EVENTS_RETENTIO
 # a Celery relay job, for deployments without the loop. Off where the loop runs: one broker
 # publish (and one worker job) less per write; the beat sweep still catches up if the loop is down.
 KAFKA_OUTBOX_CELERY_WAKEUP = env.bool("KAFKA_OUTBOX_CELERY_WAKEUP", default=True)
+# Check each event against its payload model where a service emits it (the test suite turns it on).
+KAFKA_VALIDATE_ON_EMIT = env.bool("KAFKA_VALIDATE_ON_EMIT", default=False)
 
 # --- E-mail -------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/email/ ; any anymail ESP backend works here.

@@ -32,6 +32,8 @@ os.environ.setdefault("TEST_DATABASE_NAME", f"test_todo_{RUN_ID}")
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"test-{RUN_ID}")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"test-{RUN_ID}")
 os.environ.setdefault("LOG_LEVEL", "INFO")
+# Every event a service emits is checked against its payload model where it is emitted.
+os.environ.setdefault("KAFKA_VALIDATE_ON_EMIT", "true")
 
 _OWN_BROKER = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
 BROKER = os.environ.setdefault("KAFKA_EMBEDDED_BROKER", "apache") if _OWN_BROKER else "external"
