@@ -153,7 +153,7 @@ class ManagedProcesses:
 
     def stop_all(self) -> None:
         # One after another, each waited for: two members of one consumer group stopped together
-        # wedge the group on Tansu (README, Extensions of DESIGN.md, section 10) for every later
+        # wedge the group on Tansu (bench/README.md, platform facts) for every later
         # test that uses it (seen when this stopped them side by side: the recurrence e2e
         # module's two members).
         for process in self.processes:

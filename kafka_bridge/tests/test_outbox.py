@@ -153,7 +153,7 @@ def test_rolled_back_write_records_and_publishes_nothing() -> None:
 
     assert OutboxEvent.objects.count() == 0
     assert relay.publish_pending() == (0, False)
-    # By key: Tansu's end offset can lag behind an earlier test's last batch (README, section 10).
+    # By key: Tansu's end offset can lag behind an earlier test's last batch (bench/README.md, platform facts).
     assert [m for m in read_from(start, expected=0, timeout=1.0) if m.key() == task["id"].encode()] == []
 
 
