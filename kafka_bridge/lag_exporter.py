@@ -22,7 +22,7 @@ from django.db import DatabaseError, connection
 from prometheus_client import Counter, Gauge
 
 from kafka_bridge.lag import PartitionLag, group_lag
-from kafka_bridge.registry import CONSUMERS, ConsumerDefinition
+from kafka_bridge.registry import ConsumerDefinition, consumers
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def export_lag(definitions: Iterable[ConsumerDefinition] | None = None) -> list[
     `kafka_consumer_lag_errors_total`; the other groups are still measured.
     """
     measured: list[PartitionLag] = []
-    for definition in definitions if definitions is not None else CONSUMERS.values():
+    for definition in definitions if definitions is not None else consumers().values():
         try:
             partitions = group_lag(definition.group_id, list(definition.topics))
         except Exception:  # noqa: BLE001 - one group's failure must not hide the others' lag

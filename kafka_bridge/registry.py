@@ -1,7 +1,10 @@
-"""The consumer registry: named consumer definitions and the handlers registered with them.
+"""The consumer registry: the consumer definitions and the handlers registered with them.
 
-A handler module registers with a decorator; the runner (`manage.py run_consumer NAME`) imports
-the definition's handler modules, so registration happens where the handler is written:
+Each consuming app declares its consumer in its own `kafka_handlers.py` (`register_consumer`)
+and registers its handlers there with a decorator; `consumers()` imports every installed app's
+`kafka_handlers` module, so the code that reads the registry names no app:
+
+    RECURRENCE = register_consumer(ConsumerDefinition(name="recurrence", group_id="recurrence", topics=(...)))
 
     @event_handler("recurrence", "task.completed")
     def handle_task_completed(event: CloudEvent) -> None: ...
@@ -13,13 +16,18 @@ record of a poll batch at once (the audit consumer stores them with one statemen
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.module_loading import autodiscover_modules
+
 from kafka_bridge.records import InvalidRecord
-from kafka_bridge.topics import Topic
+
+HANDLERS_MODULE = "kafka_handlers"
+TEST_HANDLERS_MODULE = "kafka_bridge.tests.handlers"
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,6 @@ class ConsumerDefinition:
     name: str
     group_id: str
     topics: tuple[str, ...]
-    handler_modules: tuple[str, ...]
     # Records that cannot be processed go to `<topic>.dlq` (with headers saying why).
     dead_letter: bool = True
     max_attempts: int = 5
@@ -35,68 +42,47 @@ class ConsumerDefinition:
     extra_config: dict[str, Any] = field(default_factory=dict)
 
 
-CONSUMERS: dict[str, ConsumerDefinition] = {
-    definition.name: definition
-    for definition in (
-        ConsumerDefinition(
-            name="recurrence",
-            group_id="recurrence",
-            topics=(Topic.TASK_EVENTS.value,),
-            handler_modules=("recurrence_app.kafka_handlers",),
-        ),
-        ConsumerDefinition(
-            name="notifications",
-            group_id="notifications",
-            topics=(Topic.REMINDERS.value,),
-            handler_modules=("notifications_app.kafka_handlers",),
-        ),
-        ConsumerDefinition(
-            name="sync",
-            group_id="sync",
-            topics=(Topic.TASK_UPDATES.value,),
-            handler_modules=("sync_app.kafka_handlers",),
-            batch=True,
-        ),
-        ConsumerDefinition(
-            name="audit",
-            group_id="audit",
-            topics=tuple(name for topic in Topic for name in (topic.value, topic.dlq)),
-            handler_modules=("audit_app.kafka_handlers",),
-            # The audit log stores what it is given, DLQ records included; it has no DLQ of its own.
-            dead_letter=False,
-            batch=True,
-        ),
-    )
-}
+CONSUMERS: dict[str, ConsumerDefinition] = {}
+_discovered = False
+
+
+def register_consumer(definition: ConsumerDefinition) -> ConsumerDefinition:
+    """Add `definition` to the registry (its app's `kafka_handlers` module calls this at import);
+    returns it. A second, different definition under the same name is an error."""
+    known = CONSUMERS.get(definition.name)
+    if known is not None and known != definition:
+        raise ValueError(f"consumer {definition.name!r} registered twice with different definitions")
+    CONSUMERS[definition.name] = definition
+    return definition
+
+
+def consumers() -> dict[str, ConsumerDefinition]:
+    """The registry, after importing every installed app's `kafka_handlers` module once (and the
+    test handlers when KAFKA_BRIDGE_TEST_CONSUMERS=1), so every definition and handler is in it."""
+    global _discovered
+    if not _discovered:
+        autodiscover_modules(HANDLERS_MODULE)
+        if os.environ.get("KAFKA_BRIDGE_TEST_CONSUMERS") == "1":
+            importlib.import_module(TEST_HANDLERS_MODULE)
+        _discovered = True
+    return CONSUMERS
 
 
 def register_test_consumers() -> None:
-    """Test-only consumers (handlers in kafka_bridge/tests/handlers.py), so that `run_consumer`
-    child processes of the test suite run handlers with controlled failures. Registered when
-    KAFKA_BRIDGE_TEST_CONSUMERS=1 (never in production) and when the test handlers are imported.
+    """Test-only consumers (handlers in kafka_bridge/tests/handlers.py, which calls this), so that
+    `run_consumer` child processes of the test suite run handlers with controlled failures; a
+    child process finds them when KAFKA_BRIDGE_TEST_CONSUMERS=1 (never in production).
     Topic and group default to `bridge-test-<TEST_RUN_ID>`."""
     default = f"bridge-test-{os.environ.get('TEST_RUN_ID', 'local')}"
     topics = tuple(os.environ.get("KAFKA_BRIDGE_TEST_TOPICS", default).split(","))
     group = os.environ.get("KAFKA_BRIDGE_TEST_GROUP", default)
-    CONSUMERS["bridge-test"] = ConsumerDefinition(
-        name="bridge-test",
-        group_id=group,
-        topics=topics,
-        handler_modules=("kafka_bridge.tests.handlers",),
-        max_attempts=3,
-    )
-    CONSUMERS["bridge-test-batch"] = ConsumerDefinition(
-        name="bridge-test-batch",
-        group_id=f"{group}-batch",
-        topics=topics,
-        handler_modules=("kafka_bridge.tests.handlers",),
-        dead_letter=False,
-        batch=True,
+    register_consumer(ConsumerDefinition(name="bridge-test", group_id=group, topics=topics, max_attempts=3))
+    register_consumer(
+        ConsumerDefinition(
+            name="bridge-test-batch", group_id=f"{group}-batch", topics=topics, dead_letter=False, batch=True
+        )
     )
 
-
-if os.environ.get("KAFKA_BRIDGE_TEST_CONSUMERS") == "1":
-    register_test_consumers()
 
 EventHandler = Callable[[Any], None]
 # A batch handler may return the records it refuses for good; the runner dead-letters them.

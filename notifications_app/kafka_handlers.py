@@ -1,11 +1,16 @@
-"""Kafka handlers of the `notifications` consumer group (topic `reminders`)."""
+"""The `notifications` consumer: its definition (topic `reminders`) and its handler."""
 
 from __future__ import annotations
 
+from core.domain_events import Topic
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.errors import PermanentError
-from kafka_bridge.registry import event_handler
+from kafka_bridge.registry import ConsumerDefinition, event_handler, register_consumer
 from notifications_app.services.notifications import InvalidReminder, notification_create_for_reminder
+
+CONSUMER = register_consumer(
+    ConsumerDefinition(name="notifications", group_id="notifications", topics=(Topic.REMINDERS.value,))
+)
 
 
 @event_handler("notifications", "reminder.due")

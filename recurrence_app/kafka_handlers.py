@@ -1,18 +1,23 @@
-"""Kafka handlers of the `recurrence` consumer group (topic `task-events`)."""
+"""The `recurrence` consumer: its definition (topic `task-events`) and its handler."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 
+from core.domain_events import Topic
 from core.errors import ApplicationError
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.errors import PermanentError
-from kafka_bridge.registry import event_handler
+from kafka_bridge.registry import ConsumerDefinition, event_handler, register_consumer
 from recurrence_app.services import series_generate_next
 from tasks_app.models import Task
 
 logger = logging.getLogger(__name__)
+
+CONSUMER = register_consumer(
+    ConsumerDefinition(name="recurrence", group_id="recurrence", topics=(Topic.TASK_EVENTS.value,))
+)
 
 
 @event_handler("recurrence", "task.completed")

@@ -27,7 +27,7 @@ def procfile_lines() -> list[str]:
     django.setup()
     from django.conf import settings
 
-    from kafka_bridge.registry import CONSUMERS
+    from kafka_bridge.registry import consumers
     from todo_project.uvicorn_args import WEBSOCKET_ARGS
 
     python = sys.executable
@@ -41,7 +41,7 @@ def procfile_lines() -> list[str]:
         f"beat: {python} -m celery -A todo_project beat -l INFO",
         f"relay: {python} manage.py relay_outbox --loop",
     ]
-    lines += [f"consumer-{name}: {python} manage.py run_consumer {name}" for name in CONSUMERS]
+    lines += [f"consumer-{name}: {python} manage.py run_consumer {name}" for name in consumers()]
     return lines
 
 

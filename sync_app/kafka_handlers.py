@@ -1,4 +1,4 @@
-"""The `sync` consumer group: task updates from `task-updates` to the owners' browsers.
+"""The `sync` consumer: task updates from `task-updates` to the owners' browsers.
 
 A batch consumer: each poll batch is stored with a few statements in one transaction
 (`services.sync_updates_record`) and sent to the owners' groups after it commits; the runner
@@ -13,9 +13,10 @@ import logging
 import uuid
 
 from core import tracing
+from core.domain_events import Topic
 from kafka_bridge.consumer.dedupe import record_processed
 from kafka_bridge.records import ConsumedRecord, InvalidRecord
-from kafka_bridge.registry import batch_handler
+from kafka_bridge.registry import ConsumerDefinition, batch_handler, register_consumer
 from sync_app.metrics import REJECTED_RECORDS
 from sync_app.protocol import UPDATE_TYPES
 from sync_app.services import PendingUpdate, sync_updates_record
@@ -23,6 +24,10 @@ from sync_app.services import PendingUpdate, sync_updates_record
 logger = logging.getLogger(__name__)
 
 MAX_USER_ID = 2**63 - 1  # user ids are bigint
+
+CONSUMER = register_consumer(
+    ConsumerDefinition(name="sync", group_id="sync", topics=(Topic.TASK_UPDATES.value,), batch=True)
+)
 
 
 @batch_handler("sync")

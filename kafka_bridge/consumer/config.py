@@ -1,9 +1,7 @@
-"""A consumer member's setup: its librdkafka configuration and its handler modules."""
+"""A consumer member's librdkafka configuration."""
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
 import socket
 from typing import Any
@@ -12,8 +10,6 @@ from django.conf import settings
 
 from kafka_bridge.config import client_config
 from kafka_bridge.registry import ConsumerDefinition
-
-logger = logging.getLogger(__name__)
 
 # Classic groups: a dead member's partitions move after this (the runner's failover time).
 SESSION_TIMEOUT_MS = 6000
@@ -46,24 +42,3 @@ def consumer_config(definition: ConsumerDefinition) -> dict[str, Any]:
             **definition.extra_config,
         }
     )
-
-
-def import_handler_modules(definition: ConsumerDefinition) -> list[str]:
-    """Import the definition's handler modules; returns the ones that do not exist.
-
-    A missing module is logged, not fatal: the consumer then runs without its handlers, skipping
-    (and committing) the events, so the other apps' consumers keep working while one is absent.
-    """
-    missing = []
-    for module in definition.handler_modules:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            missing.append(module)
-            logger.warning(
-                "handler module not found; consuming without its handlers",
-                extra={"consumer": definition.name, "handler_module": module},
-            )
-    return missing

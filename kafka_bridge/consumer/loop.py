@@ -13,11 +13,11 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from kafka_bridge.consumer.broker_workarounds import finish_joining
-from kafka_bridge.consumer.config import consumer_config, import_handler_modules
+from kafka_bridge.consumer.config import consumer_config
 from kafka_bridge.consumer.dlq import DeadLetterQueue
 from kafka_bridge.consumer.handle import Handling
 from kafka_bridge.consumer.retry import Backoff
-from kafka_bridge.registry import ConsumerDefinition, batch_handler_for
+from kafka_bridge.registry import ConsumerDefinition, batch_handler_for, consumers
 from kafka_bridge.topics import ensure_topics
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ConsumerRunner:
 
     def run(self) -> None:
         ensure_topics()
-        import_handler_modules(self.definition)
+        consumers()  # imports every app's handler module, so the handlers are registered
         if self.definition.batch and batch_handler_for(self.definition.name) is None:
             logger.warning("no batch handler registered; records will be skipped", extra=self._log())
         self.consumer = Consumer(self.config)

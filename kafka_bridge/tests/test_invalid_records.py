@@ -30,9 +30,7 @@ def definition(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConsumerDefinition]:
     topic = f"bridge-invalid-{uuid.uuid4().hex[:8]}"
     create_topics(topic, f"{topic}.dlq", partitions=1)
     wait_until(lambda: _has_leader(f"{topic}.dlq"), timeout=30, message="the new DLQ's leader")
-    definition = ConsumerDefinition(
-        name="bridge-invalid", group_id="bridge-invalid", topics=(topic,), handler_modules=(), batch=True
-    )
+    definition = ConsumerDefinition(name="bridge-invalid", group_id="bridge-invalid", topics=(topic,), batch=True)
     monkeypatch.setitem(registry.CONSUMERS, definition.name, definition)
     monkeypatch.setitem(registry._batch_handlers, definition.name, refuse_odd_offsets)
     return definition

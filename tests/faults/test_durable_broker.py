@@ -21,7 +21,7 @@ from audit_app.models import AuditLog
 from core.auth.tokens import issue_token
 from kafka_bridge.config import client_config
 from kafka_bridge.models import OutboxEvent
-from kafka_bridge.registry import CONSUMERS
+from kafka_bridge.registry import consumers
 from kafka_bridge.tests.kafka_helpers import headers_of
 from kafka_bridge.topics import Topic
 from sync_app.models import SyncUpdate
@@ -74,7 +74,7 @@ class RecurringWriter(threading.Thread):
 
 def committed_offsets(group: str) -> int:
     """The sum of the group's committed offsets over its topics' partitions."""
-    topics = list(CONSUMERS[group].topics)
+    topics = list(consumers()[group].topics)
     consumer = Consumer(client_config(**{"group.id": group, "enable.auto.commit": False}))
     try:
         metadata = consumer.list_topics(timeout=10)

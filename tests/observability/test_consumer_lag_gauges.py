@@ -151,7 +151,7 @@ def test_one_relay_exports_lag_and_another_takes_over_when_it_dies(processes: Ma
 
 @pytest.mark.usefixtures("kafka_topics")
 def test_export_lag_sets_gauges_per_partition_and_drops_a_group_it_cannot_measure(lag_topic: str) -> None:
-    definition = ConsumerDefinition(name="obs", group_id=lag_topic, topics=(lag_topic,), handler_modules=())
+    definition = ConsumerDefinition(name="obs", group_id=lag_topic, topics=(lag_topic,))
     _produce(lag_topic, 5, prefix="y")
 
     measured = export_lag([definition])
@@ -163,7 +163,7 @@ def test_export_lag_sets_gauges_per_partition_and_drops_a_group_it_cannot_measur
         assert REGISTRY.get_sample_value("kafka_consumer_lag_seconds", labels) == p.seconds_behind
 
     # A topic the broker does not know has no partitions: the group's old series go away.
-    gone = ConsumerDefinition(name="obs", group_id=lag_topic, topics=("no-such-topic",), handler_modules=())
+    gone = ConsumerDefinition(name="obs", group_id=lag_topic, topics=("no-such-topic",))
     assert export_lag([gone]) == []
     exported = [s.labels for m in REGISTRY.collect() if m.name.startswith("kafka_consumer_lag") for s in m.samples]
     assert not [labels for labels in exported if labels["group"] == lag_topic]

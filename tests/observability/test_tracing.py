@@ -26,7 +26,7 @@ from kafka_bridge import relay
 from kafka_bridge.config import client_config
 from kafka_bridge.consumer.loop import ConsumerRunner
 from kafka_bridge.models import OutboxEvent
-from kafka_bridge.registry import CONSUMERS
+from kafka_bridge.registry import consumers
 from kafka_bridge.tests.kafka_helpers import end_offsets
 from kafka_bridge.topics import Topic
 from tests.fixtures import ROOT, ManagedProcesses, subprocess_env, wait_until
@@ -89,7 +89,7 @@ def _run_consumer(runner: ConsumerRunner) -> None:
 @pytest.mark.usefixtures("kafka_topics")
 def test_request_outbox_relay_and_consumer_share_one_trace(spans: InMemorySpanExporter, api_client: Any) -> None:
     topic = Topic.TASK_UPDATES.value
-    definition = dataclasses.replace(CONSUMERS["sync"], group_id=f"obs-trace-{uuid.uuid4().hex[:10]}")
+    definition = dataclasses.replace(consumers()["sync"], group_id=f"obs-trace-{uuid.uuid4().hex[:10]}")
     _commit_at_end(definition.group_id, topic)
 
     response = api_client.post("/api/v1/tasks/", {"title": "trace me"}, format="json")

@@ -172,15 +172,12 @@ CUSTOM_RESOURCE_SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 def production_consumers() -> dict[str, Any]:
-    """The registry's consumers without the test-only ones (handlers under a `tests` package),
-    which other tests register in this process and the image never ships."""
-    from kafka_bridge.registry import CONSUMERS
+    """The registry's consumers without the test-only ones (`bridge-test*`, from
+    kafka_bridge/tests/handlers.py), which other tests register in this process and the image
+    never ships."""
+    from kafka_bridge.registry import consumers
 
-    return {
-        name: definition
-        for name, definition in CONSUMERS.items()
-        if not any(".tests." in module for module in definition.handler_modules)
-    }
+    return {name: definition for name, definition in consumers().items() if not name.startswith("bridge-test")}
 
 
 def load_values(path: Path) -> dict[str, Any]:

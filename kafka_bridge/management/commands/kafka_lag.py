@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from kafka_bridge.lag import group_lag
-from kafka_bridge.registry import CONSUMERS
+from kafka_bridge.registry import consumers
 
 
 class Command(BaseCommand):
@@ -28,13 +28,14 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, as_json: bool, group: list[str] | None, max_messages: int, max_seconds: float, **options: Any
     ) -> None:
-        names = group or list(CONSUMERS)
-        unknown = [name for name in names if name not in CONSUMERS]
+        known = consumers()
+        names = group or list(known)
+        unknown = [name for name in names if name not in known]
         if unknown:
-            raise CommandError(f"unknown consumers {unknown}; known: {', '.join(CONSUMERS)}")
+            raise CommandError(f"unknown consumers {unknown}; known: {', '.join(known)}")
         report = []
         for name in names:
-            definition = CONSUMERS[name]
+            definition = known[name]
             partitions = group_lag(definition.group_id, list(definition.topics))
             messages = sum(p.messages_behind for p in partitions)
             seconds = max((p.seconds_behind for p in partitions), default=0.0)

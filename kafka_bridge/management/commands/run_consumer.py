@@ -10,15 +10,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from core.gc_tuning import tune_bulk_loop
 from core.metrics_server import start_metrics_server
 from kafka_bridge.consumer.loop import ConsumerRunner
-from kafka_bridge.registry import CONSUMERS
+from kafka_bridge.registry import consumers
 from kafka_bridge.shutdown import stop_event_on_signals
 
 
 class Command(BaseCommand):
-    help = "Run a Kafka consumer from the registry (kafka_bridge.registry.CONSUMERS)."
+    help = "Run a Kafka consumer from the registry (each app declares its own in its kafka_handlers.py)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", help=f"one of: {', '.join(CONSUMERS)}")
+        parser.add_argument("name", help=f"one of: {', '.join(consumers())}")
         parser.add_argument(
             "--metrics-port",
             type=int,
@@ -27,9 +27,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, name: str, metrics_port: int, **options: Any) -> None:
-        definition = CONSUMERS.get(name)
+        known = consumers()
+        definition = known.get(name)
         if definition is None:
-            raise CommandError(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
+            raise CommandError(f"unknown consumer {name!r}; known: {', '.join(known)}")
         start_metrics_server("consumer", port=metrics_port)
         tune_bulk_loop()  # a long-running loop: short full collections, rare young ones
         ConsumerRunner(definition, stop=stop_event_on_signals()).run()
