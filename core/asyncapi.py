@@ -15,7 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 from pydantic.json_schema import models_json_schema
 
-from core.domain_events import EventRoute, Topic, event_routes
+from core.domain_events import DLQ_HEADERS, EventRoute, Topic, event_routes
 
 ASYNCAPI_VERSION = "3.0.0"
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -61,19 +61,7 @@ DEAD_LETTER_HEADERS_SCHEMA: dict[str, Any] = {
     "description": "A dead letter: the original record and headers, plus why it failed (redrive_dlq strips these).",
     "properties": {
         **HEADERS_SCHEMA["properties"],
-        **{
-            name: {"type": "string"}
-            for name in (
-                "error",
-                "handler",
-                "attempts",
-                "failed_at",
-                "group",
-                "original_topic",
-                "original_partition",
-                "original_offset",
-            )
-        },
+        **{name: {"type": "string"} for name in DLQ_HEADERS},
     },
 }
 

@@ -11,20 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.domain_events import DLQ_HEADERS
 from kafka_bridge.producer import get_producer
 from kafka_bridge.topics import DLQ_SUFFIX
 
-# Headers a dead letter carries on top of the original record's; `redrive_dlq` strips them.
-DLQ_HEADERS = (
-    "error",
-    "handler",
-    "attempts",
-    "failed_at",
-    "group",
-    "original_topic",
-    "original_partition",
-    "original_offset",
-)
 ERROR_HEADER_LENGTH = 2000
 DELIVERY_TIMEOUT_SECONDS = 30.0
 

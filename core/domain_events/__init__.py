@@ -6,6 +6,15 @@ import this package, which knows no app and no bridge.
 """
 
 from core.domain_events.batch import batched, outbox_batch
-from core.domain_events.routes import DLQ_SUFFIX, EventRoute, Topic, event_routes, payload_models
+from core.domain_events.routes import DLQ_HEADERS, DLQ_SUFFIX, EventRoute, Topic, event_routes, payload_models
 
-__all__ = ["DLQ_SUFFIX", "EventRoute", "Topic", "batched", "event_routes", "outbox_batch", "payload_models"]
+__all__ = [
+    "DLQ_HEADERS",
+    "DLQ_SUFFIX",
+    "EventRoute",
+    "Topic",
+    "batched",
+    "event_routes",
+    "outbox_batch",
+    "payload_models",
+]

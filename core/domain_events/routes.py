@@ -20,6 +20,17 @@ from django.utils.module_loading import module_has_submodule
 from pydantic import BaseModel
 
 DLQ_SUFFIX = ".dlq"
+# Headers a dead letter carries on top of the original record's; `redrive_dlq` strips them.
+DLQ_HEADERS = (
+    "error",
+    "handler",
+    "attempts",
+    "failed_at",
+    "group",
+    "original_topic",
+    "original_partition",
+    "original_offset",
+)
 ROUTES_MODULE = "events"
 
 
