@@ -4,7 +4,7 @@ Each consuming app declares its consumer in its own `kafka_handlers.py` (`regist
 and registers its handlers there with a decorator; `consumers()` imports every installed app's
 `kafka_handlers` module, so the code that reads the registry names no app:
 
-    RECURRENCE = register_consumer(ConsumerDefinition(name="recurrence", group_id="recurrence", topics=(...)))
+    CONSUMER = register_consumer(ConsumerDefinition(name="recurrence", group_id="recurrence", topics=(...)))
 
     @event_handler("recurrence", "task.completed")
     def handle_task_completed(event: CloudEvent) -> None: ...
