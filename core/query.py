@@ -10,6 +10,7 @@ that says which parameters exist.
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache
 from typing import Any
 
@@ -33,12 +34,30 @@ def matches(pattern: str, value: str) -> bool:
     return re.search(pattern, value) is not None
 
 
-@cache
+_document: dict[str, Any] | None = None
+# drf-spectacular's generator is not thread-safe: the first requests of a process, served in
+# threads at once, must not build the document side by side.
+_document_lock = threading.Lock()
+
+
 def openapi_document() -> dict[str, Any]:
     """The document `/api/schema/` serves, built once per process (about a second)."""
-    from drf_spectacular.generators import SchemaGenerator
+    global _document
+    if _document is None:
+        with _document_lock:
+            if _document is None:
+                from drf_spectacular.generators import SchemaGenerator
 
-    return SchemaGenerator().get_schema(request=None, public=True)
+                _document = SchemaGenerator().get_schema(request=None, public=True)
+    return _document
+
+
+def reset_openapi_document() -> None:
+    """Forget the built document (tests that change the URLconf or build it again)."""
+    global _document
+    with _document_lock:
+        _document = None
+    _query_parameters.cache_clear()
 
 
 @cache
