@@ -124,6 +124,7 @@ def start_lag_exporter(*, stop: threading.Event, interval: float) -> LagExporter
     """Start the exporter thread; none when `interval` is 0 (disabled)."""
     if interval <= 0:
         return None
+    consumers()  # discovered here, in the caller's thread: before the relay freezes its start-up objects
     exporter = LagExporter(stop=stop, interval=interval)
     exporter.start()
     return exporter

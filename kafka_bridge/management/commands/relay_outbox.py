@@ -52,9 +52,9 @@ class Command(BaseCommand):
             self.stdout.write(f"published {published}{' (more pending)' if more else ''}")
             return
         start_metrics_server("relay", port=metrics_port)
-        tune_bulk_loop()  # a long-running loop: short full collections, rare young ones
         stop = stop_event_on_signals()
         exporter = start_lag_exporter(stop=stop, interval=lag_interval)
+        tune_bulk_loop()  # after every import of start-up: short full collections, rare young ones
         try:
             relay.run_loop(batch_size=batch, stop=stop)
         finally:
