@@ -24,7 +24,7 @@ from django.db import connection, transaction
 
 from core import tracing
 from core.correlation import get_correlation_id
-from core.domain_events import EventRoute, Topic, batched, event_routes, outbox_batch
+from core.domain_events import EventRoute, batched, event_routes
 from kafka_bridge import metrics
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.models import OutboxEvent
@@ -32,21 +32,6 @@ from kafka_bridge.schemas import validate_event
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "NOTIFY_CHANNEL",
-    "REMINDER_TOPICS",
-    "TASK_TOPICS",
-    "connect",
-    "json_ready",
-    "outbox_batch",
-    "outbox_rows",
-    "record_event",
-    "validate_on_emit",
-]
-
-# The topic pairs most events go to, for tools and tests that write events directly.
-TASK_TOPICS = (Topic.TASK_EVENTS.value, Topic.TASK_UPDATES.value)
-REMINDER_TOPICS = (Topic.REMINDERS.value,)
 NOTIFY_CHANNEL = "kafka_bridge_outbox"
 
 

@@ -12,11 +12,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.domain_events import outbox_batch
 from kafka_bridge.envelope import CloudEvent, InvalidEvent
 from kafka_bridge.models import OutboxEvent
-from kafka_bridge.receivers import REMINDER_TOPICS, TASK_TOPICS, outbox_batch, outbox_rows, record_event
+from kafka_bridge.receivers import outbox_rows, record_event
 from kafka_bridge.schemas import decode_event, validate_event
 from kafka_bridge.tests.kafka_helpers import task_representation
+from tasks_app.events import REMINDER_TOPICS, TASK_TOPICS
 from tasks_app.services import task_create
 
 

@@ -10,10 +10,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.domain_events import outbox_batch
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.models import OutboxEvent, OutboxPending
-from kafka_bridge.receivers import TASK_TOPICS, outbox_batch, outbox_rows, record_event
+from kafka_bridge.receivers import outbox_rows, record_event
 from kafka_bridge.topics import Topic
+from tasks_app.events import TASK_TOPICS
 
 
 def _event(n: int) -> CloudEvent:

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kafka_bridge.models import OutboxEvent
-from kafka_bridge.receivers import REMINDER_TOPICS, TASK_TOPICS
+from tasks_app.events import REMINDER_TOPICS, TASK_TOPICS
 from tasks_app.models import Tag, Task
 from tasks_app.representations import task_representation
 from tasks_app.selectors import task_get

@@ -37,9 +37,10 @@ from audit_app.models import AuditLog
 from kafka_bridge.config import client_config
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.models import ProcessedEvent
-from kafka_bridge.receivers import TASK_TOPICS, record_event
+from kafka_bridge.receivers import record_event
 from kafka_bridge.tests.kafka_helpers import task_event, task_representation
 from kafka_bridge.topics import Topic
+from tasks_app.events import TASK_TOPICS
 from tasks_app.models import Task
 from tasks_app.services import task_complete, task_create
 from tests.faults.support import at_scale, kafka_lag, log_text

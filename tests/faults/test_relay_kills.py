@@ -27,10 +27,11 @@ from django.db import connections, transaction
 
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.models import OutboxEvent, OutboxPending, ProcessedEvent
-from kafka_bridge.receivers import TASK_TOPICS, record_event
+from kafka_bridge.receivers import record_event
 from kafka_bridge.tests import handlers
 from kafka_bridge.tests.kafka_helpers import headers_of, read_from, task_event, task_representation
 from kafka_bridge.topics import Topic
+from tasks_app.events import TASK_TOPICS
 from tests.faults.support import at_scale, kafka_lag, wait_for_log
 from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
 
