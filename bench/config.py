@@ -24,6 +24,9 @@ class Config:
     ws_update_seconds: float
     reminders: int
     reminder_window_seconds: float
+    inbox_reminders: int  # reminders e-mailed through the whole path to an SMTP sink
+    inbox_window_seconds: float  # all of them due within this
+    inbox_rest_rate: float  # background REST requests per second meanwhile (creates and lists)
     recurrences: int
     audit_admin_rows: int  # audit rows generated for the admin's list and search timings
     storm_seconds: float  # the reconnect storm: every socket's first attempt within this
@@ -47,6 +50,9 @@ FULL = Config(
     ws_update_seconds=20,
     reminders=10_000,
     reminder_window_seconds=60,
+    inbox_reminders=10_000,
+    inbox_window_seconds=60,
+    inbox_rest_rate=50,
     recurrences=500,
     audit_admin_rows=1_000_000,
     storm_seconds=10,
@@ -70,6 +76,9 @@ QUICK = Config(
     ws_update_seconds=2,
     reminders=1_000,
     reminder_window_seconds=3,
+    inbox_reminders=200,
+    inbox_window_seconds=0,  # the issue's `make dev` try: 200 due at the same instant
+    inbox_rest_rate=20,
     recurrences=40,
     audit_admin_rows=20_000,
     storm_seconds=2,
