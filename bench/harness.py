@@ -221,8 +221,11 @@ class Harness:
         child.wait_for_log("outbox relay is the leader", 60)
         return child
 
-    def consumer(self, name: str, *, wait: bool = True, suffix: str = "") -> Child:
-        child = self.manage(f"consumer-{name}{suffix}", "run_consumer", name, LOG_LEVEL="INFO")
+    def consumer(self, name: str, *, wait: bool = True, suffix: str = "", group: str = "") -> Child:
+        """`run_consumer name`, in the definition's group or in `group` (a group of its own: on
+        Tansu, members of one group stopped together wedge it; bench/README.md)."""
+        command = ["run_consumer", name, *(["--group", group] if group else [])]
+        child = self.manage(f"consumer-{name}{suffix}", *command, LOG_LEVEL="INFO")
         if wait:
             child.wait_for_log("partitions assigned", 90)
         return child
@@ -242,6 +245,19 @@ class Harness:
                 *("-l", "WARNING"),
             ],
         )
+
+    def celery_beat(self) -> Child:
+        """The scheduler as docker/entrypoint/beat runs it (django-celery-beat's database
+        scheduler): reminder dispatch every 0.5 s, the outbox sweep, the housekeeping jobs."""
+        child = self.start(
+            "celery-beat",
+            [
+                *(PYTHON, "-m", "celery", "-A", "todo_project", "beat", "-l", "INFO"),
+                *("--schedule", str(self.log_dir / "celerybeat-schedule")),
+            ],
+        )
+        child.wait_for_log("is starting.", 60)
+        return child
 
     def uvicorn(
         self,

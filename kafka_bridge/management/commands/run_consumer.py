@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -25,12 +26,17 @@ class Command(BaseCommand):
             default=int(os.environ.get("METRICS_PORT", "0")),
             help="Serve /metrics, /healthz and /readyz.",
         )
+        # As Sentry's `--consumer-group`: a second, independent group over the same topics (a
+        # benchmark's own group, or a replay), never mixed with the deployed group's offsets.
+        parser.add_argument("--group", default="", help="consumer group id (default: the definition's)")
 
-    def handle(self, *args: Any, name: str, metrics_port: int, **options: Any) -> None:
+    def handle(self, *args: Any, name: str, metrics_port: int, group: str, **options: Any) -> None:
         known = consumers()
         definition = known.get(name)
         if definition is None:
             raise CommandError(f"unknown consumer {name!r}; known: {', '.join(known)}")
+        if group:
+            definition = dataclasses.replace(definition, group_id=group)
         start_metrics_server("consumer", port=metrics_port)
         tune_bulk_loop()  # a long-running loop: short full collections, rare young ones
         ConsumerRunner(definition, stop=stop_event_on_signals()).run()
