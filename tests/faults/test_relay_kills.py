@@ -9,7 +9,8 @@ a downstream consumer applies each event once. The last relay runs without the f
 is off by default: asserted from its log).
 
 Scale: 2,000 events (4,000 records: each event goes to `task-events` and `task-updates`) and
-5 kills in CI; `make test-faults FULL=1` writes the issue's 10,000 events with 10 kills.
+at least 5 kills in CI; `make test-faults FULL=1` writes the issue's 10,000 events with at least
+10 kills (a relay is killed as long as the writer writes: 43 in the run of 2026-12-02).
 """
 
 from __future__ import annotations
