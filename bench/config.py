@@ -31,6 +31,17 @@ class Config:
     audit_admin_rows: int  # audit rows generated for the admin's list and search timings
     storm_seconds: float  # the reconnect storm: every socket's first attempt within this
     storm_hold_seconds: float  # then held open through ping rounds
+    # Scenario 10, "10k users": every user holds a socket while the chatbot acts for them.
+    users_count: int
+    users_client_processes: int
+    users_web_workers: int  # uvicorn workers: that many web replicas sharing the port
+    users_tasks_each: int  # open tasks each user starts with
+    users_start_rate: float  # actions/s of the first step
+    users_step_factor: float  # each probe step's rate over the last one's
+    users_probe_steps: int  # at most this many probe steps up
+    users_probe_seconds: float
+    users_hold_seconds: float  # the highest passing rate, held this long, is the sustained one
+    users_grace_seconds: float  # a write's frame not on its socket by then is lost
 
 
 FULL = Config(
@@ -57,6 +68,16 @@ FULL = Config(
     audit_admin_rows=1_000_000,
     storm_seconds=10,
     storm_hold_seconds=30,
+    users_count=10_000,
+    users_client_processes=4,
+    users_web_workers=2,
+    users_tasks_each=5,
+    users_start_rate=60,
+    users_step_factor=1.3,
+    users_probe_steps=10,
+    users_probe_seconds=15,
+    users_hold_seconds=60,
+    users_grace_seconds=10,
 )
 
 QUICK = Config(
@@ -83,4 +104,14 @@ QUICK = Config(
     audit_admin_rows=20_000,
     storm_seconds=2,
     storm_hold_seconds=2,
+    users_count=200,
+    users_client_processes=1,
+    users_web_workers=1,
+    users_tasks_each=3,
+    users_start_rate=15,
+    users_step_factor=2,
+    users_probe_steps=1,
+    users_probe_seconds=2,
+    users_hold_seconds=3,
+    users_grace_seconds=3,
 )

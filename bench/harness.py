@@ -324,6 +324,16 @@ class Harness:
         if child in self.children:
             self.children.remove(child)
 
+    def stop_together(self, children: list[Child]) -> None:
+        """Stop several children at once: all are signalled, then each is waited for. Never
+        several members of one consumer group on Tansu (bench/README.md, platform facts)."""
+        for child in children:
+            if child.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            self.stop(child)
+
     def stop_all(self) -> None:
         for child in list(reversed(self.children)):
             self.stop(child)

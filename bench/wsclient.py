@@ -8,6 +8,9 @@ waits for each connection's `ready` frame when asked, writes the ready file, the
 update frame: latency from the time stamped in the task title by the publisher
 (`bench|<user id>|<time_ns>`), and whether it reached the user it was meant for. On SIGUSR1 or
 SIGTERM, or after --max-seconds, it writes the out file and exits.
+
+`open_all` is also the socket side of `bench.userload` (scenario 10), which hands every task
+frame to a callback of its own instead of reading a time stamp from the title.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,13 @@ class Stats:
         self.failed: list[str] = []
 
 
-async def _hold(ws: ClientConnection, user_id: int, stats: Stats, ready: asyncio.Event | None) -> None:
+# Called with (the socket's user id, the task frame, its arrival time in ns).
+OnUpdate = Callable[[int, dict[str, Any], int], None]
+
+
+async def _hold(
+    ws: ClientConnection, user_id: int, stats: Stats, ready: asyncio.Event | None, on_update: OnUpdate | None
+) -> None:
     try:
         async for message in ws:
             stats.frames += 1
@@ -44,6 +54,8 @@ async def _hold(ws: ClientConnection, user_id: int, stats: Stats, ready: asyncio
                 await ws.send('{"type": "pong"}')  # as the protocol asks (sync_app/protocol.py)
             elif kind == "ready" and ready is not None:
                 ready.set()
+            elif kind.startswith("task.") and on_update is not None:
+                on_update(user_id, frame, time.time_ns())
             elif kind.startswith("task."):
                 _, owner, sent_ns = frame["task"]["title"].split("|")
                 if int(owner) != user_id:
@@ -55,7 +67,14 @@ async def _hold(ws: ClientConnection, user_id: int, stats: Stats, ready: asyncio
 
 
 async def _open(
-    url: str, origin: str, user_id: int, token: str, stats: Stats, wait_ready: bool, gate: asyncio.Semaphore
+    url: str,
+    origin: str,
+    user_id: int,
+    token: str,
+    stats: Stats,
+    wait_ready: bool,
+    gate: asyncio.Semaphore,
+    on_update: OnUpdate | None,
 ) -> tuple[ClientConnection, asyncio.Task[None]] | None:
     async with gate:
         try:
@@ -75,13 +94,32 @@ async def _open(
             stats.failed.append(f"{type(exc).__name__}: {exc}"[:200])
             return None
         ready = asyncio.Event() if wait_ready else None
-        task = asyncio.get_running_loop().create_task(_hold(ws, user_id, stats, ready))
+        task = asyncio.get_running_loop().create_task(_hold(ws, user_id, stats, ready, on_update))
         if ready is not None:
             try:
                 await asyncio.wait_for(ready.wait(), 120)
             except TimeoutError:
                 stats.failed.append("no ready frame within 120 s")
         return ws, task
+
+
+async def open_all(
+    url: str,
+    pairs: list[list[Any]],
+    stats: Stats,
+    *,
+    concurrency: int,
+    wait_ready: bool,
+    on_update: OnUpdate | None = None,
+) -> list[tuple[ClientConnection, asyncio.Task[None]]]:
+    """A socket per (user id, token), at most `concurrency` handshakes in flight; the ones that
+    opened (failures are in `stats.failed`)."""
+    origin = "http://" + url.split("//", 1)[1].split("/", 1)[0]
+    gate = asyncio.Semaphore(concurrency)
+    opened = await asyncio.gather(
+        *(_open(url, origin, int(uid), token, stats, wait_ready, gate, on_update) for uid, token in pairs)
+    )
+    return [item for item in opened if item is not None]
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -91,13 +129,8 @@ async def main_async(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGUSR1, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    origin = "http://" + args.url.split("//", 1)[1].split("/", 1)[0]
-    gate = asyncio.Semaphore(args.concurrency)
     started = time.monotonic()
-    opened = await asyncio.gather(
-        *(_open(args.url, origin, int(uid), token, stats, args.wait_ready, gate) for uid, token in pairs)
-    )
-    connections = [item for item in opened if item is not None]
+    connections = await open_all(args.url, pairs, stats, concurrency=args.concurrency, wait_ready=args.wait_ready)
     Path(args.ready).write_text(
         json.dumps({"connected": len(connections), "failed": len(stats.failed), "seconds": time.monotonic() - started})
     )

@@ -4,7 +4,18 @@ Listed in the order they run: consumers read their topics from the start, so the
 consumers must not wade through earlier scenarios' records run first, and audit (which counts
 everything on every topic) runs last."""
 
-from bench.scenarios import audit, audit_admin, recurrence, relay, reminders, rest, ws_latency, ws_scale, ws_storm
+from bench.scenarios import (
+    audit,
+    audit_admin,
+    recurrence,
+    relay,
+    reminders,
+    rest,
+    users_10k,
+    ws_latency,
+    ws_scale,
+    ws_storm,
+)
 
 ORDER = {
     "recurrence": recurrence,
@@ -15,6 +26,10 @@ ORDER = {
     "ws_storm": ws_storm,
     "relay": relay,
     "audit": audit,
+    # After audit ingest (its audit consumer's rows would swell scenario 2's count and rate) and
+    # before audit_admin (which empties the log). Its consumers run in groups of their own that
+    # start at the topics' ends: no earlier scenario's records, no wedged group left behind.
+    "users_10k": users_10k,
     # After audit ingest, whose count its million generated rows would swell.
     "audit_admin": audit_admin,
 }

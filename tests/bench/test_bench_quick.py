@@ -26,6 +26,7 @@ EXPECTED = {
     ("5 WebSocket scale", "memory per connection"),
     ("6 reminders", "fire lag p99"),
     ("7 recurrence", "completions → next occurrences"),
+    ("10 10k users", "sustained actions/s"),
 }
 
 
@@ -56,6 +57,7 @@ def test_quick_benchmark_reports_every_scenario_against_its_baseline(tmp_path: P
     ws = figures[("5 WebSocket scale", "frames to the wrong user")]
     assert ws["ours"] == 0
     assert figures[("5 WebSocket scale", "connections held")]["ratio"] == 1.0
+    assert figures[("10 10k users", "frames to the wrong user")]["ours"] == 0
     assert "| 1 outbox relay | relay throughput |" in completed.stdout
 
 
