@@ -32,14 +32,22 @@ class Row:
     cores: dict[int, float]  # rate → cores busy at that rate
     replicas: dict[int, int]  # rate → replicas (or cores, rounded up) at the usable fraction
     scales_by: str
+    idle_cores: float | None = None  # the same processes with the sockets open and no action
 
 
-def plan(cpu_ms_per_action: dict[str, float], rates: tuple[int, ...] = RATES) -> list[Row]:
+def plan(
+    cpu_ms_per_action: dict[str, float],
+    rates: tuple[int, ...] = RATES,
+    idle_cores: dict[str, float] | None = None,
+) -> list[Row]:
+    """Cores at each rate = rate * CPU per action: the fixed part (idle polling, pings) is
+    counted as if it grew with the rate, which errs on the safe side."""
     rows = []
     for role, ms in cpu_ms_per_action.items():
         cores = {rate: rate * ms / 1000 for rate in rates}
         replicas = {rate: max(1, math.ceil(busy / USABLE_CORE_FRACTION)) for rate, busy in cores.items()}
-        rows.append(Row(role, ms, cores, replicas, SINGLE_PROCESS.get(role) or SERVERS.get(role) or "replicas"))
+        scales_by = SINGLE_PROCESS.get(role) or SERVERS.get(role) or "replicas"
+        rows.append(Row(role, ms, cores, replicas, scales_by, (idle_cores or {}).get(role)))
     return rows
 
 
@@ -54,18 +62,21 @@ def _replicas(row: Row, rate: int) -> str:
 def table(rows: list[Row]) -> str:
     """Markdown: one line per role, then the total."""
     rates = sorted(rows[0].cores) if rows else list(RATES)
-    head = "| process | CPU ms per action | " + " | ".join(
+    head = "| process | CPU ms per action | idle cores | " + " | ".join(
         f"cores at {rate:,}/s | replicas at {rate:,}/s" for rate in rates
     )
-    lines = [head + " | scales by |", "|---|---:|" + "---:|---:|" * len(rates) + "---|"]
+    lines = [head + " | scales by |", "|---|---:|---:|" + "---:|---:|" * len(rates) + "---|"]
     for row in rows:
         cells = " | ".join(f"{row.cores[rate]:.1f} | {_replicas(row, rate)}" for rate in rates)
-        lines.append(f"| {row.role} | {row.cpu_ms_per_action:.2f} | {cells} | {row.scales_by} |")
+        idle = "—" if row.idle_cores is None else f"{row.idle_cores:.2f}"
+        lines.append(f"| {row.role} | {row.cpu_ms_per_action:.2f} | {idle} | {cells} | {row.scales_by} |")
     total_ms = sum(row.cpu_ms_per_action for row in rows)
+    idle_total = sum(row.idle_cores or 0.0 for row in rows)
     totals = " | ".join(f"{sum(row.cores[rate] for row in rows):.1f} | " for rate in rates)
-    lines.append(f"| **all** | {total_ms:.2f} | {totals} |")
+    lines.append(f"| **all** | {total_ms:.2f} | {idle_total:.2f} | {totals} |")
     lines.append(
         f"\nReplicas: cores / {USABLE_CORE_FRACTION} (the usable fraction of a core assumed per replica), "
-        "rounded up; for the servers, the same figure in cores."
+        "rounded up; for the servers, the same figure in cores. Idle cores: the same processes with "
+        "every socket open and no action (pings, polls), a part that does not grow with the rate."
     )
     return "\n".join(lines)

@@ -42,6 +42,7 @@ class Config:
     users_probe_seconds: float
     users_hold_seconds: float  # the highest passing rate, held this long, is the sustained one
     users_grace_seconds: float  # a write's frame not on its socket by then is lost
+    users_idle_seconds: float  # CPU with every socket open and no action, before the steps
 
 
 FULL = Config(
@@ -78,6 +79,7 @@ FULL = Config(
     users_probe_seconds=15,
     users_hold_seconds=60,
     users_grace_seconds=10,
+    users_idle_seconds=10,
 )
 
 QUICK = Config(
@@ -114,4 +116,5 @@ QUICK = Config(
     users_probe_seconds=2,
     users_hold_seconds=3,
     users_grace_seconds=3,
+    users_idle_seconds=2,
 )

@@ -14,7 +14,8 @@ write → frame p99 ≤ 1 s, consumer lag ≤ 2 s (the oldest unconsumed record'
 error, no lost or misdelivered frame, no socket closed. Baseline, same run, same clients and
 sockets, stepped the same way: `GET /api/v1/me/`, the cheapest authenticated view.
 
-Also: the CPU of every process per action over the sustained step (`bench.cpu`) and what 1,000
+Also: the CPU of every process per action over the sustained step (`bench.cpu`), its CPU with
+the sockets open and no action (idle), and what 1,000
 and 10,000 actions/s would need on paper (`bench.capacity`), the load clients' own CPU, resident
 memory per process at N sockets and the web's memory per socket (RSS growth / sockets, as
 scenario 5 measures it).
@@ -330,6 +331,10 @@ def run(harness: Harness, config: Config, report: Report) -> None:
             print(f"\n    {mode} {rate:.0f}/s for {seconds:g} s: {step.failures or 'passed'}", end="", flush=True)
             return step
 
+        meter.start()
+        time.sleep(config.users_idle_seconds)
+        idle = meter.stop()
+        idle_cores = {role: seconds / meter.seconds for role, seconds in idle.items()}
         baseline_rate, baseline_steps, baseline_held = _climb(run_step, config, "me")
         ours_rate, ours_steps, held = _climb(run_step, config, "mix")
         memory = {role: sum(rss_kib(pid) for pid in pids()) for role, pids in roles.items() if role != BENCH}
@@ -343,7 +348,7 @@ def run(harness: Harness, config: Config, report: Report) -> None:
     actions = max(1, measured.completed)
     cpu_ms = {role: seconds * 1000 / actions for role, seconds in measured.cpu.items()}
     system = {role: ms for role, ms in cpu_ms.items() if role not in (CLIENTS, BENCH)}
-    plan = capacity.plan(system)
+    plan = capacity.plan(system, idle_cores=idle_cores)
     per_socket_kb = (rss_after - rss_before) * 1.024 / max(1, ready["connected"])
     client_cores = measured.cpu[CLIENTS] / measured.cpu_window_seconds
     _report(report, ours_rate, baseline_rate, measured, per_socket_kb, cpu_ms, client_cores)
@@ -359,6 +364,7 @@ def run(harness: Harness, config: Config, report: Report) -> None:
         "baseline_step_held": baseline_held.summary() if baseline_held else None,
         "steps": [step.summary() for step in baseline_steps + ours_steps],
         "cpu_ms_per_action": {role: round(ms, 3) for role, ms in cpu_ms.items()},
+        "idle_cores": {role: round(cores, 3) for role, cores in idle_cores.items()},
         "cpu_measured_over": {"mode": measured.mode, "rate": measured.rate, "actions": measured.completed},
         "capacity_usable_core_fraction": capacity.USABLE_CORE_FRACTION,
         "capacity": [

@@ -17,9 +17,9 @@ def test_a_single_process_role_past_one_process_is_called_out() -> None:
     text = capacity.table(rows)
     relay_line = next(line for line in text.splitlines() if line.startswith("| relay |"))
     assert relay_line.count("more than one process can do") == 1  # at 10,000/s (5 cores), not at 1,000/s
-    assert "| beat | 0.01 | 0.0 | 1 | 0.1 | 1 |" in text
+    assert "| beat | 0.01 | — | 0.0 | 1 | 0.1 | 1 |" in text
 
 
 def test_servers_are_sized_in_cores() -> None:
-    text = capacity.table(capacity.plan({"PostgreSQL": 1.4}))
-    assert "| PostgreSQL | 1.40 | 1.4 | 2 cores | 14.0 | 20 cores |" in text
+    text = capacity.table(capacity.plan({"PostgreSQL": 1.4}, idle_cores={"PostgreSQL": 0.05}))
+    assert "| PostgreSQL | 1.40 | 0.05 | 1.4 | 2 cores | 14.0 | 20 cores |" in text
