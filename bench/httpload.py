@@ -61,11 +61,19 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, b""
 
 
-async def _worker(port: int, make: Callable[[int], bytes], deadline: float, result: LoadResult, index: int) -> None:
+async def _worker(
+    port: int, make: Callable[[int], bytes], deadline: float, result: LoadResult, index: int, interval: float = 0.0
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     sequence = 0
+    next_at = time.monotonic()
     try:
         while time.monotonic() < deadline:
+            if interval:
+                # Paced: one request per `interval`; a late answer delays the next one, and the
+                # missed slots are dropped, not sent in a burst.
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                next_at = max(next_at + interval, time.monotonic())
             request = make(index * 1_000_000 + sequence)
             sequence += 1
             started = time.perf_counter()
@@ -77,21 +85,24 @@ async def _worker(port: int, make: Callable[[int], bytes], deadline: float, resu
         writer.close()
 
 
-async def _run(port: int, makers: list[Callable[[int], bytes]], seconds: float) -> LoadResult:
+async def _run(port: int, makers: list[Callable[[int], bytes]], seconds: float, rate: float = 0.0) -> LoadResult:
     result = LoadResult(seconds=seconds)
     started = time.monotonic()
     deadline = started + seconds
-    await asyncio.gather(*(_worker(port, make, deadline, result, i) for i, make in enumerate(makers)))
+    interval = len(makers) / rate if rate else 0.0
+    await asyncio.gather(*(_worker(port, make, deadline, result, i, interval) for i, make in enumerate(makers)))
     result.seconds = time.monotonic() - started
     return result
 
 
-def run_load(port: int, makers: list[Callable[[int], bytes]], seconds: float) -> LoadResult:
-    """One connection per entry of `makers` (a function of a sequence number giving the request)."""
+def run_load(port: int, makers: list[Callable[[int], bytes]], seconds: float, rate: float = 0.0) -> LoadResult:
+    """One connection per entry of `makers` (a function of a sequence number giving the request).
+    Closed loop as fast as the server answers; with `rate`, at most that many requests per
+    second in all (background load of a fixed size)."""
     try:
         import uvloop
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
         runner = asyncio.run
-    return runner(_run(port, makers, seconds))
+    return runner(_run(port, makers, seconds, rate))

@@ -10,6 +10,7 @@ from bench.scenarios import (
     recurrence,
     relay,
     reminders,
+    reminders_inbox,
     rest,
     users_10k,
     ws_latency,
@@ -19,6 +20,8 @@ from bench.scenarios import (
 
 ORDER = {
     "recurrence": recurrence,
+    # Before `reminders`: the notifications consumer started here reads its topic from the start.
+    "reminders_inbox": reminders_inbox,
     "reminders": reminders,
     "ws_latency": ws_latency,
     "rest": rest,
