@@ -334,6 +334,10 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = secret("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Each sending thread keeps its connection open (notifications_app/mail_connections.py) for this
+# many e-mails (1: a new connection per e-mail), and closes it after this many idle seconds.
+EMAIL_CONNECTION_MAX_MESSAGES = env.int("EMAIL_CONNECTION_MAX_MESSAGES", default=100)
+EMAIL_CONNECTION_MAX_IDLE_SECONDS = env.float("EMAIL_CONNECTION_MAX_IDLE_SECONDS", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Todo <todo@localhost>")
 ANYMAIL = {key: secret(f"ANYMAIL_{key}") for key in env.list("ANYMAIL_SETTINGS", default=[])}
 

@@ -29,11 +29,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import get_connection
 from django.db import transaction
 from django.utils import timezone
 
-from notifications_app import metrics, signals
+from notifications_app import mail_connections, metrics, signals
 from notifications_app.delivery_errors import SendFailure, classify_send_error, retry_delay
 from notifications_app.emails import build_reminder_message, render_reminder_email
 from notifications_app.models import FINAL_SENT_STATUSES, Notification, NotificationStatus
@@ -218,8 +217,7 @@ def send_email_for_claim(claim: Claim) -> str:
     message = build_reminder_message(
         notification_id=claim.notification_id, message_id=claim.message_id, recipient=claim.recipient, rendered=rendered
     )
-    connection = get_connection(fail_silently=False)
-    sent = connection.send_messages([message])
+    sent = mail_connections.send_message(message)
     if not sent:
         raise RuntimeError("the e-mail backend reported nothing sent")
     # anymail ESP backends report the ESP's id (one recipient: a single value); SMTP has only ours.

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from notifications_app import mail_connections
 from notifications_app.tests.smtp import SMTPTestServer
 
 
@@ -22,3 +23,4 @@ def smtp_server(settings: Any) -> Iterator[SMTPTestServer]:
         yield server
     finally:
         server.stop()
+        mail_connections.discard()  # this thread's connection went to the stopped server
