@@ -28,6 +28,24 @@ def first_delivery(group: str, event_id: str) -> bool:
         return cursor.fetchone() is not None
 
 
+_CLAIM_MANY_SQL = (
+    'INSERT INTO kafka_bridge_processedevent ("group", event_id, processed_at) '
+    "SELECT %s, unnest(%s::uuid[]), now() ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
+
+def first_deliveries(group: str, event_ids: Iterable[str]) -> set[str]:
+    """`first_delivery` for a batch handler, in one statement: records every id of `event_ids`
+    as processed for `group` and returns those that were not yet (inside the caller's
+    transaction). Ids must be UUIDs."""
+    ids = list(dict.fromkeys(str(event_id) for event_id in event_ids))
+    if not ids:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_MANY_SQL, [group, ids])
+        return {str(row[0]) for row in cursor.fetchall()}
+
+
 def record_processed(group: str, event_ids: Iterable[Any]) -> None:
     """Record the ids a batch handler processed, as the per-record path does (repeats ignored)."""
     rows = [ProcessedEvent(group=group, event_id=event_id) for event_id in set(event_ids)]

@@ -19,7 +19,8 @@ def test_consumers_finds_each_apps_definition_and_handlers() -> None:
     assert not found["audit"].dead_letter
     assert set(found["audit"].topics) == {name for topic in Topic for name in (topic.value, topic.dlq)}
     assert handlers_for("recurrence", "task.completed")
-    assert handlers_for("notifications", "reminder.due")
+    assert found["notifications"].batch
+    assert batch_handler_for("notifications") is not None
     assert batch_handler_for("sync") is not None
     assert batch_handler_for("audit") is not None
     assert consumers() is found  # discovery happens once

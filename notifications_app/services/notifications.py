@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.correlation import correlation_scope, get_correlation_id
 from notifications_app.emails import notification_message_id
 from notifications_app.models import (
     FINAL_SENT_STATUSES,
@@ -29,10 +30,18 @@ class InvalidReminder(ValueError):
     """The `reminder.due` event cannot become a notification (it never will: dead-letter it)."""
 
 
-def _enqueue_send(notification_id: Any) -> None:
+def enqueue_send_on_commit(notification_id: Any) -> None:
+    """Enqueue the notification's send job once the transaction commits, under the correlation id
+    current now (a batch's commit runs outside its events' scopes)."""
     from notifications_app.tasks import enqueue_send_notification  # the task module imports services
 
-    transaction.on_commit(lambda: enqueue_send_notification(notification_id))
+    correlation_id = get_correlation_id()
+
+    def enqueue() -> None:
+        with correlation_scope(correlation_id) if correlation_id else contextlib.nullcontext():
+            enqueue_send_notification(notification_id)
+
+    transaction.on_commit(enqueue)
 
 
 def _uuid(value: Any, name: str) -> uuid.UUID:
@@ -40,6 +49,28 @@ def _uuid(value: Any, name: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except (TypeError, ValueError) as exc:
         raise InvalidReminder(f"{name} is not a UUID: {value!r}") from exc
+
+
+def parse_reminder_ids(*, task: Any, reminder: Any) -> tuple[uuid.UUID, uuid.UUID]:
+    """(task id, reminder id) of a `reminder.due`'s data; `InvalidReminder` if it has none."""
+    if not isinstance(task, dict) or not isinstance(reminder, dict):
+        raise InvalidReminder("the event needs a task and a reminder object")
+    reminder_id = _uuid(reminder.get("id"), "reminder.id")
+    task_id = _uuid(reminder.get("task_id") or task.get("id"), "task id")
+    return task_id, reminder_id
+
+
+def new_notification_fields(*, new_id: uuid.UUID, email: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """A new notification's own fields: its id and Message-ID, the payload, and `queued`, or
+    `skipped` for a user without an e-mail address."""
+    has_address = bool((email or "").strip())
+    return {
+        "id": new_id,
+        "message_id": notification_message_id(new_id),
+        "payload": payload,
+        "status": NotificationStatus.QUEUED if has_address else NotificationStatus.SKIPPED,
+        "last_error": "" if has_address else "the user has no e-mail address",
+    }
 
 
 @transaction.atomic
@@ -53,30 +84,17 @@ def notification_create_for_reminder(
     to try again (a record redriven from `reminders.dlq`, see DESIGN.md section 6): the dead
     notification is requeued with fresh attempts and its original Message-ID. For any other
     existing notification it changes nothing."""
-    if not isinstance(task, dict) or not isinstance(reminder, dict):
-        raise InvalidReminder("the event needs a task and a reminder object")
-    reminder_id = _uuid(reminder.get("id"), "reminder.id")
-    task_id = _uuid(reminder.get("task_id") or task.get("id"), "task id")
+    task_id, reminder_id = parse_reminder_ids(task=task, reminder=reminder)
     user = get_user_model().objects.filter(pk=user_id).first() if str(user_id).isdigit() else None
     if user is None:
         raise InvalidReminder(f"no user {user_id!r}")
-    new_id = uuid.uuid4()
-    has_address = bool((user.email or "").strip())
+    payload = {"task": task, "reminder": reminder}
+    fields = new_notification_fields(new_id=uuid.uuid4(), email=user.email, payload=payload)
     notification, created = Notification.objects.get_or_create(
-        reminder_id=reminder_id,
-        channel=channel,
-        defaults={
-            "id": new_id,
-            "user": user,
-            "task_id": task_id,
-            "message_id": notification_message_id(new_id),
-            "payload": {"task": task, "reminder": reminder},
-            "status": NotificationStatus.QUEUED if has_address else NotificationStatus.SKIPPED,
-            "last_error": "" if has_address else "the user has no e-mail address",
-        },
+        reminder_id=reminder_id, channel=channel, defaults={"user": user, "task_id": task_id, **fields}
     )
-    if created and has_address:
-        _enqueue_send(notification.id)
+    if created and notification.status == NotificationStatus.QUEUED:
+        enqueue_send_on_commit(notification.id)
     elif not created and notification.status == NotificationStatus.DEAD:
         notification_requeue(notification_id=notification.id)
         notification.refresh_from_db()
@@ -98,7 +116,7 @@ def notification_requeue(*, notification_id: Any) -> bool:
     notification.save(
         update_fields=["status", "attempts", "dead_at", "next_attempt_at", "lease_expires_at", "updated_at"]
     )
-    _enqueue_send(notification.id)
+    enqueue_send_on_commit(notification.id)
     logger.info("notification requeued", extra={"notification_id": str(notification.id)})
     return True
 
