@@ -37,7 +37,9 @@ def procfile_lines() -> list[str]:
         f"web: env DATABASE_POOL_MAX_SIZE=${{DATABASE_POOL_MAX_SIZE:-10}} {python} -m uvicorn "
         f"todo_project.asgi:application --host 0.0.0.0 --port {settings.PORT} --proxy-headers "
         f"{' '.join(WEBSOCKET_ARGS)} --log-config docker/uvicorn-logging.json",
-        f"worker: {python} -m celery -A todo_project worker -l INFO --concurrency 2",
+        # As docker/entrypoint/worker runs it: threads (the jobs wait on SMTP and PostgreSQL), 8.
+        f"worker: {python} -m celery -A todo_project worker -l INFO --pool ${{CELERY_POOL:-threads}} "
+        "--concurrency ${CELERY_CONCURRENCY:-8}",
         f"beat: {python} -m celery -A todo_project beat -l INFO",
         f"relay: {python} manage.py relay_outbox --loop",
     ]
