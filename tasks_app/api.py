@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import ApplicationError
 from core.pagination import LimitOffsetPagination
 from core.query import DocumentedQueryMixin
 from tasks_app import docs, selectors, services
@@ -75,7 +76,9 @@ def task_create_from_input(*, user: Any, data: Any, idempotency_key: str | None)
     `TaskInputSerializer`, create the task, and record the response under `idempotency_key`.
 
     The key's scope and fingerprint are the REST request's, so a key sent through either door
-    is one key: a retry through the other never creates a second task."""
+    is one key: a retry through the other never creates a second task. A repeat whose task has
+    been deleted since is a 410 (`task_deleted`): the first response would name a task that is
+    not there, and a new task is what a new key is for."""
 
     def perform() -> StoredResponse:
         serializer = TaskInputSerializer(data=data)
@@ -84,7 +87,7 @@ def task_create_from_input(*, user: Any, data: Any, idempotency_key: str | None)
         location = f"{TASKS_PATH}{task.id}/"
         return StoredResponse(201, task_representation(task), {"ETag": task.etag, "Location": location})
 
-    return run_idempotent(
+    result = run_idempotent(
         user=user,
         key=idempotency_key,
         scope="task_create",
@@ -92,6 +95,14 @@ def task_create_from_input(*, user: Any, data: Any, idempotency_key: str | None)
         fingerprint=request_fingerprint("POST", TASKS_PATH, data) if idempotency_key is not None else "",
         perform=perform,
     )
+    if result.replayed and not selectors.task_exists(user=user, task_id=result.body["id"]):
+        raise ApplicationError(
+            f"This {HEADER} already created task {result.body['id']}, which has been deleted since. Use a new key "
+            "to create another task.",
+            code="task_deleted",
+            status=status.HTTP_410_GONE,
+        )
+    return result
 
 
 def task_update_from_input(*, task: Task, data: Any, partial: bool, version: int | None) -> Task:
@@ -156,7 +167,7 @@ class TaskListCreateApi(TaskApiView):
             201: docs.ok(
                 "Created (or, with a repeated Idempotency-Key, the first response again). Headers: ETag, Location."
             ),
-            **docs.errors(400, 401, 409, 413, 415, 422),
+            **docs.errors(400, 401, 409, 410, 413, 415, 422),
         },
         examples=docs.CREATE_EXAMPLES,
     )

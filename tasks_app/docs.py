@@ -31,7 +31,7 @@ class ErrorBodySerializer(DocumentedSerializer):
 
     code = serializers.CharField(
         help_text="Stable machine-readable code: validation_error, not_authenticated, not_found, "
-        "precondition_failed, idempotency_key_reused, idempotency_request_in_flight, payload_too_large, "
+        "precondition_failed, idempotency_key_reused, idempotency_request_in_flight, task_deleted, payload_too_large, "
         "unsupported_media_type, bad_request, server_error."
     )
     message = serializers.CharField(help_text="What went wrong and how to fix it, in English.")
@@ -111,6 +111,20 @@ _ERRORS: dict[int, tuple[str, list[OpenApiExample]]] = {
                 value=_error(
                     "idempotency_request_in_flight",
                     "A request with this Idempotency-Key is still being processed; retry in a moment.",
+                ),
+            )
+        ],
+    ),
+    410: (
+        "The Idempotency-Key's first request created a task that has been deleted since: nothing is created again. "
+        "Use a new key to create another task.",
+        [
+            OpenApiExample(
+                "Task deleted since",
+                value=_error(
+                    "task_deleted",
+                    "This Idempotency-Key already created task 6f1d3c1a-8a0e-4d8b-9a8e-1c2b3d4e5f60, which has been "
+                    "deleted since. Use a new key to create another task.",
                 ),
             )
         ],
@@ -297,7 +311,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="Optional, recommended for retries: a unique string (a UUID) per intended creation. Repeating the "
     "request with the same key and body returns the first response (header `Idempotent-Replayed: true`) instead of "
     "creating a duplicate; the same key with another body is a 422; while the first request is still running, "
-    "409. Keys are per user and kept 24 hours.",
+    "409; if the task it created has been deleted since, 410. Keys are per user and kept 24 hours.",
     examples=[OpenApiExample("UUID", value="8e2b7c1e-4f0a-4c9b-a3c2-5d6e7f809a1b")],
 )
 TASK_ID = OpenApiParameter(

@@ -4,6 +4,8 @@
   completed with the response in the same transaction as the work (so there is never a task
   without its recorded response, nor a recorded response without its task);
 - a repeat with the same body gets the first response again (`Idempotent-Replayed: true`);
+  the caller may refuse a replay that no longer holds (`task_create_from_input`: 410 once the
+  task it created is deleted);
 - a repeat with another body: 422; a repeat while the first is still running: 409;
 - a failed first request (validation error, crash) leaves no row: the key can be used again;
 - a row left `in_flight` by a killed process is taken over after `STALE_AFTER`.

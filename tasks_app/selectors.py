@@ -113,6 +113,11 @@ def task_get(*, user: AbstractBaseUser, task_id: uuid.UUID | str) -> Task:
         raise Http404("No such task.") from exc
 
 
+def task_exists(*, user: AbstractBaseUser, task_id: uuid.UUID | str) -> bool:
+    """Whether the user's task `task_id` still exists."""
+    return _base(user).filter(pk=task_id).exists()
+
+
 def tag_list_with_counts(*, user: AbstractBaseUser) -> QuerySet[Tag]:
     """The user's tags in use, by name, annotated with `task_count` and `open_task_count`."""
     return (

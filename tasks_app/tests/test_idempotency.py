@@ -1,4 +1,5 @@
-"""Idempotency-Key on POST /api/v1/tasks/: replay, 422 for another body, 409 while in flight."""
+"""Idempotency-Key on POST /api/v1/tasks/: replay, 422 for another body, 409 while in flight, 410 once the
+task it created is deleted."""
 
 from __future__ import annotations
 
@@ -60,6 +61,17 @@ def test_in_flight_key_is_409_with_retry_after(api_client, user):
     assert response.status_code == 409
     assert response["Retry-After"] == "1"
     assert response.json()["error"]["code"] == "idempotency_request_in_flight"
+
+
+@pytest.mark.django_db
+def test_a_repeat_after_its_task_was_deleted_is_410_and_creates_nothing(api_client):
+    first = api_client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-gone")
+    assert api_client.delete(f"{URL}{first.json()['id']}/").status_code == 204
+    again = api_client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-gone")
+    assert again.status_code == 410
+    assert again.json()["error"]["code"] == "task_deleted"
+    assert first.json()["id"] in again.json()["error"]["message"]
+    assert not Task.objects.exists()
 
 
 @pytest.mark.django_db
