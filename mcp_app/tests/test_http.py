@@ -241,6 +241,15 @@ def test_a_retried_write_with_its_idempotency_key_creates_one_task_through_eithe
     assert ok(replayed) == ok(done)
     assert replayed.meta == {"idempotent_replayed": True}
 
+    assert rest(web, "DELETE", f"tasks/{ok(first)['id']}/", user)[0] == 204
+
+    async def add_after_the_delete() -> Any:
+        async with mcp_session(web.base, token(user)) as session:
+            return await session.call_tool("add_task", {"title": "Pay rent", "idempotency_key": key})
+
+    assert error_of(run(add_after_the_delete))["code"] == "task_deleted"
+    assert not Task.objects.filter(owner=user).exists()
+
 
 def test_a_second_user_sees_none_of_the_first_users_tasks_and_cannot_change_them(web, user, other_user):
     async def as_alice() -> dict[str, Any]:
