@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Sequence
 
 from core import tracing
+from core.correlation import new_correlation_id
 from core.domain_events import Topic
 from kafka_bridge.consumer.dedupe import first_deliveries
 from kafka_bridge.records import ConsumedRecord, InvalidRecord
@@ -44,7 +45,8 @@ def create_notifications(records: Sequence[ConsumedRecord]) -> list[InvalidRecor
         if event.type != "reminder.due":
             continue
         data = event.data if isinstance(event.data, dict) else {}
-        correlation_id = record.headers.get(CORRELATION_HEADER) or event.correlationid
+        # As the per-record runner binds it: the event's, else a new one that follows its job.
+        correlation_id = record.headers.get(CORRELATION_HEADER) or event.correlationid or new_correlation_id()
         try:
             due = reminder_due(
                 user_id=event.userid,

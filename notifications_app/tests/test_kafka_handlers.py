@@ -99,13 +99,16 @@ def test_each_send_job_carries_its_own_events_correlation_id(
     )
     user = make_user("carol")
     records = [_record(_due_event(user), n, correlation_id=f"request-{n}") for n in range(3)]
+    without = _record(_due_event(user), 3)  # an event that names none gets one of its own
 
     with django_capture_on_commit_callbacks(execute=True):
-        create_notifications(records)
+        create_notifications([*records, without])
 
     by_reminder = {str(n.id): str(n.reminder_id) for n in Notification.objects.all()}
     wanted = {r.event.data["reminder"]["id"]: r.headers["correlation_id"] for r in records}
-    assert sorted(wanted[by_reminder[notification]] == cid for notification, cid in enqueued) == [True] * 3
+    got = {by_reminder[notification]: cid for notification, cid in enqueued}
+    assert {reminder: got[reminder] for reminder in wanted} == wanted
+    assert got[without.event.data["reminder"]["id"]] not in (None, *wanted.values())
 
 
 def test_user_without_email_gets_a_skipped_record_and_no_job(
