@@ -267,8 +267,11 @@ def _seed(config: Config) -> list[list[Any]]:
 
 def _climb(run_step: Any, config: Config, mode: str) -> tuple[float, list[Step], Step | None]:
     """Probe steps up until one fails, then hold the highest passing rate (one step lower if
-    that fails): (sustained rate or 0, every step, the held step that passed or the last held)."""
+    that fails): (sustained rate or 0, every step, the held step that passed or the last held).
+    A warm-up step at the first rate goes first and is not judged: the web processes' first
+    requests (their pooled database connections, first-request imports) are not the steady state."""
     steps, passed, rate = [], None, config.users_start_rate
+    run_step(mode, rate, config.users_probe_seconds, warm_up=True)
     for _ in range(config.users_probe_steps):
         step = run_step(mode, rate, config.users_probe_seconds)
         steps.append(step)
@@ -322,13 +325,14 @@ def run(harness: Harness, config: Config, report: Report) -> None:
         meter = CpuMeter(roles)
         probe = LagProbe({groups[name]: definitions[name].topics for name in CONSUMERS})
 
-        def run_step(mode: str, rate: float, seconds: float) -> Step:
+        def run_step(mode: str, rate: float, seconds: float, warm_up: bool = False) -> Step:
             meter.start()
             probe.start()
             results = clients.step(mode, rate, seconds, config.users_grace_seconds)
             cpu = meter.stop()
             step = Step(mode, rate, seconds, results, cpu, meter.seconds, probe.stop())
-            print(f"\n    {mode} {rate:.0f}/s for {seconds:g} s: {step.failures or 'passed'}", end="", flush=True)
+            outcome = "warm-up" if warm_up else step.failures or "passed"
+            print(f"\n    {mode} {rate:.0f}/s for {seconds:g} s: {outcome}", end="", flush=True)
             return step
 
         meter.start()
