@@ -61,6 +61,14 @@ def pids_named(comm: str) -> list[int]:
     return found
 
 
+def machine_busy_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of every core since boot (`/proc/stat`): what every process of
+    the machine used, ours or not, against what there was."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
 def _uptime_ticks() -> float:
     return float(Path("/proc/uptime").read_text().split()[0]) * TICKS
 
@@ -75,6 +83,7 @@ class CpuMeter:
         self.last: dict[tuple[str, int], int] = {}
         self.began = 0.0
         self.seconds = 0.0
+        self.machine_busy_cores = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -100,6 +109,7 @@ class CpuMeter:
         self._stop.clear()
         self.began = _uptime_ticks()
         self._started = time.monotonic()
+        self._machine = machine_busy_ticks()
         self._sample()
         self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
         self._thread.start()
@@ -115,6 +125,9 @@ class CpuMeter:
             self._thread.join()
         self._sample()
         self.seconds = time.monotonic() - self._started
+        busy, every = (now - then for now, then in zip(machine_busy_ticks(), self._machine, strict=True))
+        # Cores the whole machine kept busy over the window, whoever used them.
+        self.machine_busy_cores = busy / max(1, every) * (os.cpu_count() or 1)
         totals = dict.fromkeys(self.roles, 0.0)
         with self._lock:
             for (role, pid), ticks in self.last.items():

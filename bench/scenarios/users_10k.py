@@ -69,6 +69,7 @@ class Step:
     results: list[dict[str, Any]]
     cpu: dict[str, float]
     cpu_window_seconds: float
+    machine_busy_cores: float  # every process of the machine, ours or not (a shared machine)
     lag_seconds: float
     rest_ms: list[float] = field(init=False)
     frame_ms: list[float] = field(init=False)
@@ -133,6 +134,8 @@ class Step:
             "kinds": _merge([r["kinds"] for r in self.results]),
             "errors": [e for r in self.results for e in r["errors"]][:10],
             "cpu_seconds": {role: round(seconds, 3) for role, seconds in self.cpu.items()},
+            "our_processes_cores": sum(self.cpu.values()) / self.cpu_window_seconds,
+            "machine_busy_cores": self.machine_busy_cores,
         }
 
 
@@ -330,7 +333,7 @@ def run(harness: Harness, config: Config, report: Report) -> None:
             probe.start()
             results = clients.step(mode, rate, seconds, config.users_grace_seconds)
             cpu = meter.stop()
-            step = Step(mode, rate, seconds, results, cpu, meter.seconds, probe.stop())
+            step = Step(mode, rate, seconds, results, cpu, meter.seconds, meter.machine_busy_cores, probe.stop())
             outcome = "warm-up" if warm_up else step.failures or "passed"
             print(f"\n    {mode} {rate:.0f}/s for {seconds:g} s: {outcome}", end="", flush=True)
             return step
