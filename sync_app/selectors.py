@@ -57,8 +57,44 @@ def sync_updates_after(
 
 def sync_resume(*, user_id: int, cursor: int, limit: int = 500) -> list[SyncUpdate] | None:
     """The first replay page after `cursor` (as `sync_updates_after`), or None when the client
-    must resync: the cursor is not resumable, or pruning reached it. One call, so that a
-    resuming handshake costs one trip to a database thread, not two."""
-    if not sync_cursor_is_resumable(user_id=user_id, cursor=cursor):
+    must resync: the cursor is not resumable (as `sync_cursor_is_resumable`), or pruning reached
+    it. One statement, as it runs for every resuming handshake: its one snapshot sees the
+    retention mark and the rows together, and the mark moves before rows are deleted."""
+    with connection.cursor() as db:
+        db.execute(
+            f"""
+            WITH mark AS (
+                SELECT COALESCE((SELECT pruned_through FROM {SyncRetentionMark._meta.db_table} WHERE id = 1), 0) AS at
+            ), latest AS (
+                SELECT COALESCE((SELECT cursor FROM {SyncUpdate._meta.db_table}
+                                 WHERE user_id = %(user)s ORDER BY cursor DESC LIMIT 1), 0) AS at
+            )
+            SELECT mark.at, latest.at, page.cursor, page.event_id, page.type, page.task, page.prev_cursor,
+                   page.created_at
+            FROM mark CROSS JOIN latest
+            LEFT JOIN LATERAL (
+                SELECT cursor, event_id, type, task, prev_cursor, created_at FROM {SyncUpdate._meta.db_table}
+                WHERE user_id = %(user)s AND cursor > %(after)s ORDER BY cursor LIMIT %(limit)s
+            ) page ON true
+            ORDER BY page.cursor
+            """,  # noqa: S608 - table names from the models, values as parameters
+            {"user": user_id, "after": cursor, "limit": limit},
+        )
+        rows = db.fetchall()
+    pruned_through, latest = rows[0][0], rows[0][1]
+    if not pruned_through <= cursor <= max(latest, pruned_through):
         return None
-    return sync_updates_after(user_id=user_id, after=cursor, limit=limit)
+    task_field = SyncUpdate._meta.get_field("task")
+    return [
+        SyncUpdate(
+            cursor=row[2],
+            user_id=user_id,
+            event_id=row[3],
+            type=row[4],
+            task=task_field.from_db_value(row[5], None, connection),
+            prev_cursor=row[6],
+            created_at=row[7],
+        )
+        for row in rows
+        if row[2] is not None
+    ]

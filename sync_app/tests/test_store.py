@@ -15,7 +15,7 @@ from kafka_bridge.schemas import decode_event
 from sync_app.kafka_handlers import store_task_updates
 from sync_app.metrics import REJECTED_RECORDS
 from sync_app.models import SyncRetentionMark, SyncUpdate
-from sync_app.selectors import sync_cursor_is_resumable, sync_position, sync_updates_after
+from sync_app.selectors import sync_cursor_is_resumable, sync_position, sync_resume, sync_updates_after
 from sync_app.services import sync_update_record, sync_updates_prune
 from sync_app.tasks import prune_sync_updates_task
 from sync_app.tests.helpers import store_updates, task_payload
@@ -139,3 +139,32 @@ def test_the_position_of_a_user_without_updates_is_the_retention_mark(user, othe
     sync_updates_prune(older_than=timezone.now() + timedelta(seconds=1))
     assert sync_position(user_id=user.pk) == SyncRetentionMark.objects.get().pruned_through > 0
     assert sync_cursor_is_resumable(user_id=user.pk, cursor=sync_position(user_id=user.pk))
+
+
+def test_resuming_gives_the_page_after_the_cursor_as_stored(user, other_user):
+    first, *rest = store_updates(user, 4)
+    store_updates(other_user, 2)
+
+    page = sync_resume(user_id=user.pk, cursor=first.cursor, limit=2)
+
+    assert page == rest[:2]
+    stored = SyncUpdate.objects.get(cursor=rest[0].cursor)
+    assert (page[0].event_id, page[0].type, page[0].task, page[0].prev_cursor, page[0].user_id) == (
+        stored.event_id,
+        stored.type,
+        stored.task,
+        stored.prev_cursor,
+        user.pk,
+    )
+    assert sync_resume(user_id=user.pk, cursor=rest[-1].cursor) == []
+
+
+def test_resuming_from_a_cursor_that_was_never_the_users_position_or_is_pruned_needs_a_resync(user, other_user):
+    assert sync_resume(user_id=user.pk, cursor=0) == []
+    mine = store_updates(user, 2)
+    theirs = store_updates(other_user, 1)
+    assert sync_resume(user_id=user.pk, cursor=theirs[0].cursor) is None  # above the user's position
+    SyncUpdate.objects.filter(cursor=mine[0].cursor).update(created_at=timezone.now() - timedelta(hours=25))
+    prune_sync_updates_task()
+    assert sync_resume(user_id=user.pk, cursor=0) is None
+    assert sync_resume(user_id=user.pk, cursor=mine[0].cursor) == mine[1:]
