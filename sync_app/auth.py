@@ -5,6 +5,12 @@ A JWT in the subprotocol `bearer.<token>` (browsers cannot set headers on a WebS
 handshake even when a session exists, and so does no credential at all: the consumer behind
 this middleware only ever sees authenticated users.
 
+A token's user found active is taken as active for SYNC_ACTIVE_USER_SECONDS (at most until the
+token expires) without another database read (HMAC keys only; the token itself is verified every
+time): in a reconnect storm the user read was most of a handshake's database work. So a user
+deactivated meanwhile can open new sockets for up to that long; sockets already open are not
+closed on deactivation anyway (they last until their token expires).
+
 Scope keys set here: `user_id` (the authenticated user's primary key), `auth_subprotocol` (the
 offered `bearer.*` subprotocol, to be echoed when accepting), `token_expires_at` (unix time;
 None for session connections).
@@ -19,10 +25,12 @@ wrapped around the consumer, where each layer would hold a scope copy of its own
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
+from django.conf import settings
 
 from core.auth.services import user_from_claims
 from core.auth.tokens import TokenError, verify_token
@@ -31,6 +39,11 @@ from sync_app import db_reads
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL_PREFIX = "bearer."
+ACTIVE_USERS_MAX = 50_000  # ~200 bytes each
+
+# (sub, email claim) -> (user id, monotonic time the entry lapses). Only this process's loop
+# reads and writes it.
+_active_users: dict[tuple[str, str | None], tuple[int, float]] = {}
 
 
 class Identity(NamedTuple):
@@ -53,14 +66,56 @@ def token_from_scope(scope: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _token_identity(token: str, subprotocol: str | None) -> Identity | None:
-    # In a database thread (`db_reads`): verification may fetch a JWKS, provisioning may write
-    # the user.
-    claims = verify_token(token)
+def _cache_key(claims: dict[str, Any]) -> tuple[str, str | None]:
+    email = claims.get("email")
+    return claims["sub"], email if isinstance(email, str) else None
+
+
+def _user_identity(claims: dict[str, Any], subprotocol: str | None) -> Identity | None:
+    # In a database thread (`db_reads`): provisioning may write the user.
     user = user_from_claims(claims)
     if not user.is_active:
         return None
     return Identity(user.pk, subprotocol, float(claims["exp"]))
+
+
+def _token_identity(token: str, subprotocol: str | None) -> tuple[Identity | None, dict[str, Any]]:
+    # In a database thread: verification may fetch a JWKS.
+    claims = verify_token(token)
+    return _user_identity(claims, subprotocol), claims
+
+
+async def _identify_token(token: str, subprotocol: str | None) -> Identity | None:
+    """The token's active user; raises `TokenError`. With HMAC keys (no JWKS to fetch) the token is
+    verified in the event loop, and a user found active within SYNC_ACTIVE_USER_SECONDS is not
+    read from the database again."""
+    if settings.JWT_JWKS_URL:
+        identity, claims = await db_reads.read(_token_identity, token, subprotocol)
+    else:
+        claims = verify_token(token)
+        known = _active_users.get(_cache_key(claims))
+        if known is not None and known[1] >= time.monotonic():
+            return Identity(known[0], subprotocol, float(claims["exp"]))
+        identity = await db_reads.read(_user_identity, claims, subprotocol)
+    if identity is not None and settings.SYNC_ACTIVE_USER_SECONDS > 0:
+        _remember(identity, claims)
+    return identity
+
+
+def _remember(identity: Identity, claims: dict[str, Any]) -> None:
+    now = time.monotonic()
+    if len(_active_users) >= ACTIVE_USERS_MAX:
+        for key in [key for key, (_, lapses) in _active_users.items() if lapses < now]:
+            del _active_users[key]
+        if len(_active_users) >= ACTIVE_USERS_MAX:
+            _active_users.clear()
+    lapses = now + min(settings.SYNC_ACTIVE_USER_SECONDS, max(0.0, float(claims["exp"]) - time.time()))
+    _active_users[_cache_key(claims)] = (identity.user_id, lapses)
+
+
+def forget_active_users() -> None:
+    """Read every user from the database again (tests: each starts with users of its own)."""
+    _active_users.clear()
 
 
 async def _session_identity(scope: dict[str, Any]) -> Identity | None:
@@ -91,7 +146,7 @@ async def identify(scope: dict[str, Any]) -> Identity | None:
     token, subprotocol = token_from_scope(scope)
     if token is not None:
         try:
-            identity = await db_reads.read(_token_identity, token, subprotocol)
+            identity = await _identify_token(token, subprotocol)
         except TokenError as exc:
             logger.info("sync handshake refused: %s", exc)
             return None

@@ -21,6 +21,7 @@ from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 
 from core.auth.tokens import issue_token
+from sync_app.auth import forget_active_users
 from sync_app.routing import websocket_application
 from sync_app.services import sync_update_record
 
@@ -31,7 +32,8 @@ def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
     """Run an async scenario from the test thread. The consumer's database calls then run on
     this thread, inside the test's transaction; Channels must not close that connection
     between calls (as its own communicator also ensures), and the consumer's reads come back to
-    this thread instead of `db_reads`' pool."""
+    this thread instead of `db_reads`' pool. Users are read afresh: each test has its own."""
+    forget_active_users()
     with (
         mock.patch("channels.db.close_old_connections", return_value=None),
         mock.patch("sync_app.db_reads.read", _read_on_this_thread),

@@ -7,10 +7,13 @@ token's claims, the cookies or the session kept there would cost memory on every
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from core.auth.tokens import issue_token
+from sync_app import auth
 from sync_app.auth import SyncAuthMiddleware
 from sync_app.tests.helpers import ORIGIN, WebsocketCommunicator, run, token_for
 
@@ -79,3 +82,72 @@ def test_an_inactive_users_token_is_refused(user):
 
 def test_no_credentials_is_refused():
     assert scope_seen(headers=[ORIGIN, (b"cookie", b"sessionid=nonsense")]) is None
+
+
+def user_ids_seen(*tokens: str, reset: bool = True) -> list[int | None]:
+    """One handshake per token, one after another (one process's cache of active users; emptied
+    first unless `reset` is false)."""
+    seen: list[int | None] = []
+
+    async def scenario() -> None:
+        for token in tokens:
+            scopes: list[dict[str, Any]] = []
+            comm = WebsocketCommunicator(
+                SyncAuthMiddleware(recording_app(scopes)), f"/ws/sync/?token={token}", headers=[ORIGIN], subprotocols=[]
+            )
+            await comm.send_input({"type": "websocket.connect"})
+            await comm.receive_output(5)
+            await comm.wait(5)
+            seen.append(scopes[0]["user_id"] if scopes else None)
+
+    if reset:
+        run(scenario)
+    else:
+        with mock.patch("sync_app.tests.helpers.forget_active_users"):
+            run(scenario)
+    return seen
+
+
+def test_a_user_found_active_is_not_read_again_within_active_user_seconds(user):
+    with mock.patch.object(auth, "user_from_claims", wraps=auth.user_from_claims) as read:
+        assert user_ids_seen(token_for(user), token_for(user)) == [user.pk, user.pk]
+    assert read.call_count == 1
+
+
+def test_a_deactivated_user_is_refused_once_the_active_user_seconds_have_passed(user, settings):
+    now = auth.time.monotonic()
+    original = auth.user_from_claims
+
+    def read_then_deactivate(claims: dict[str, Any]) -> Any:
+        found = original(claims)
+        get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+        return found
+
+    with mock.patch.object(auth.time, "monotonic", return_value=now) as monotonic:
+        with mock.patch.object(auth, "user_from_claims", read_then_deactivate):
+            assert user_ids_seen(token_for(user)) == [user.pk]
+        # Within the window the process still takes the user as active (the stated bound).
+        assert user_ids_seen(token_for(user), reset=False) == [user.pk]
+        monotonic.return_value = now + settings.SYNC_ACTIVE_USER_SECONDS + 1
+        assert user_ids_seen(token_for(user), reset=False) == [None]
+
+
+def test_a_token_that_fails_verification_is_refused_even_for_a_user_found_active(user):
+    expired = issue_token(subject=user.username, email=user.email, ttl_seconds=-120)
+    assert user_ids_seen(token_for(user), expired, token_for(user) + "x") == [user.pk, None, None]
+
+
+def test_a_new_email_claim_reads_the_user_again(user):
+    renamed = issue_token(subject=user.username, email="new@example.com")
+    with mock.patch.object(auth, "user_from_claims", wraps=auth.user_from_claims) as read:
+        assert user_ids_seen(token_for(user), renamed) == [user.pk, user.pk]
+    assert read.call_count == 2
+    user.refresh_from_db()
+    assert user.email == "new@example.com"
+
+
+def test_with_no_active_user_seconds_every_handshake_reads_the_user(user, settings):
+    settings.SYNC_ACTIVE_USER_SECONDS = 0
+    with mock.patch.object(auth, "user_from_claims", wraps=auth.user_from_claims) as read:
+        assert user_ids_seen(token_for(user), token_for(user)) == [user.pk, user.pk]
+    assert read.call_count == 2
