@@ -5,15 +5,17 @@ within a minute; quick: 200 at one instant, as the issue's `make dev` try), meas
 The whole path runs as deployed: `dispatch_reminders --loop` (beat's dispatch, its defaults),
 the outbox relay, `run_consumer notifications`, and two Celery workers started by
 `docker/entrypoint/worker` with its defaults (the Helm chart's two replicas; every queue), which
-send through Django's SMTP backend to an aiosmtpd server in this process
-(`notifications_app.tests.smtp`, the test suite's) that records when it accepted each message.
-The bench's own worker (2 threads) is stopped meanwhile, so only the deployed ones send.
-Meanwhile one uvicorn process (as `docker/entrypoint/web`) answers task creates and lists at a
-fixed rate (`inbox_rest_rate`).
+send through Django's SMTP backend to an aiosmtpd server in this process (the test suite's,
+`notifications_app.tests.smtp`, with a handler that records only each message's Message-ID and
+when it was accepted). The bench's own worker (2 threads) is stopped meanwhile, so only the
+deployed ones send. Meanwhile one uvicorn process (as `docker/entrypoint/web`) answers task
+creates and lists at a fixed rate (`inbox_rest_rate`). The other consumers (audit, sync,
+recurrence) do not run.
 
 Each accepted message is mapped to its reminder by its Message-ID (the notification's); every
 figure is computed from the rows and messages of this run: e-mails received of expected,
-duplicates (one Message-ID accepted twice), lost (a reminder without its e-mail). Baselines:
+duplicates (one Message-ID accepted twice), missing (a reminder without its e-mail 120 s after
+the window's end; in the percentiles it counts as arriving then, so they are lower bounds). Baselines:
 the fire lag of the same reminders (`fired_at - remind_at`: what the send path adds on top), and
 a raw smtplib loop from this process to the same server (one e-mail per connection, as Django's
 backend sends a single message, and many over one connection)."""
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import smtplib
 import sys
@@ -43,7 +46,7 @@ from bench.httpload import LoadResult, request_bytes, run_load
 from bench.scenarios.common import make_users, token_for
 from bench.stats import Figure, Report, percentile
 from notifications_app.models import Notification
-from notifications_app.tests.smtp import ReceivedMessage, SMTPTestServer
+from notifications_app.tests.smtp import ScriptedHandler, SMTPTestServer
 from tasks_app.models import Reminder, Task
 
 SCENARIO = "6b reminders → inbox"
@@ -52,6 +55,28 @@ WORKERS = 2  # helm/todo-backend/values.yaml: worker.replicas
 LEAD_SECONDS = 2.0  # between writing the due times and the first of them
 WARM_UP_REMINDERS = 5
 RAW_SENDS = 200
+# E-mails not in this long after the window's last due time are reported missing.
+DEADLINE_AFTER_WINDOW_SECONDS = 120
+
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
+
+
+class AcceptanceHandler(ScriptedHandler):
+    """The test suite's SMTP handler, recording only (Message-ID, time accepted) of each message:
+    parsing every message (as `ReceivedMessage` does) cost this process ~3 ms of CPU each, taken
+    from the system under test on a 2-core machine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted: list[tuple[str, float]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw = envelope.original_content or envelope.content
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        found = _MESSAGE_ID.search(head)
+        self.accepted.append((found.group(1).decode() if found else "", time.time()))
+        return "250 OK: queued"
 
 
 def _reminders(users: list[Any], count: int, title: str) -> list[Reminder]:
@@ -173,7 +198,9 @@ def run(harness: Harness, config: Config, report: Report) -> None:
     users = make_users(PREFIX, max(2, n // 10))
     warm_up = _reminders(users, WARM_UP_REMINDERS, "warm-up call")
     measured = _reminders(users, n, "call the plumber")
-    smtp = SMTPTestServer().start()
+    smtp = SMTPTestServer()
+    handler = smtp.handler = smtp._controller.handler = AcceptanceHandler()
+    smtp.start()
     started_children: list[Child] = []
     load_result: dict[str, LoadResult] = {}
     # Only the deployed workers send: the bench's own worker (2 threads) steps aside.
@@ -195,8 +222,8 @@ def run(harness: Harness, config: Config, report: Report) -> None:
 
         # Warm-up through the whole path (templates, connections), then the measured window.
         _make_due([r.id for r in warm_up], time.time(), 0)
-        wait_until(lambda: len(smtp.messages) >= WARM_UP_REMINDERS, 60, "the warm-up e-mails", 0.2)
-        smtp.reset()
+        wait_until(lambda: len(handler.accepted) >= WARM_UP_REMINDERS, 60, "the warm-up e-mails", 0.2)
+        handler.accepted.clear()
 
         start = time.time() + LEAD_SECONDS
         load_seconds = LEAD_SECONDS + window + 5
@@ -210,16 +237,28 @@ def run(harness: Harness, config: Config, report: Report) -> None:
         loader.start()
         cpu_before = _cpu_snapshot(harness, started_children)
         _make_due([r.id for r in measured], start, window)
-        wanted = {str(message_id) for message_id in _message_ids(measured, timeout=window + 60)}
-        # Until every e-mail is in, or the deadline: what is missing then is reported as lost.
-        deadline = time.monotonic() + window + 120
-        while len({m.message_id for m in smtp.messages} & wanted) < n and time.monotonic() < deadline:
+        # Until every reminder's e-mail is in, or the deadline: what is missing then is reported.
+        # Both sets grow as they are read, so the wait costs little (the machine has 2 cores).
+        ids = [r.id for r in measured]
+        deadline = start + window + DEADLINE_AFTER_WINDOW_SECONDS
+        wanted: set[str] = set()
+        seen: set[str] = set()
+        read = 0
+        while time.time() < deadline:
+            if len(wanted) < n:
+                wanted = set(Notification.objects.filter(reminder_id__in=ids).values_list("message_id", flat=True))
+            new = handler.accepted[read:]
+            read += len(new)
+            seen.update(message_id for message_id, _ in new)
+            if len(wanted) >= n and len(seen & wanted) >= n:
+                break
             time.sleep(0.5)
+        waited_until = time.time()
         cpu_after = _cpu_snapshot(harness, started_children)
         cpu = {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 2) for name in cpu_after}
         time.sleep(1.0)  # room for a late repeat to show
         loader.join(timeout=load_seconds + 30)
-        messages = smtp.messages
+        accepted = list(handler.accepted)
         raw_sends = min(RAW_SENDS, n)
         raw_ms = {
             "one connection per e-mail": _raw_smtp_ms_per_email(smtp.host, smtp.port, raw_sends, reuse=False),
@@ -234,33 +273,23 @@ def run(harness: Harness, config: Config, report: Report) -> None:
         smtp.stop()
         for _ in bench_workers:
             harness.celery_worker()  # the bench's worker back, for the scenarios after this one
-    _report(report, config, measured, messages, raw_ms, load_result.get("rest"), cpu)
-
-
-def _message_ids(reminders: list[Reminder], timeout: float) -> list[str]:
-    """The Message-IDs of the reminders' notifications, once the consumer has created all of them."""
-    ids = [r.id for r in reminders]
-
-    def found() -> list[str] | None:
-        values = list(Notification.objects.filter(reminder_id__in=ids).values_list("message_id", flat=True))
-        return values if len(values) >= len(ids) else None
-
-    return wait_until(found, timeout, f"{len(ids)} notifications", 0.5)
+    _report(report, config, measured, accepted, raw_ms, load_result.get("rest"), cpu, waited_until)
 
 
 def _report(
     report: Report,
     config: Config,
     reminders: list[Reminder],
-    messages: list[ReceivedMessage],
+    messages: list[tuple[str, float]],
     raw_ms: dict[str, float],
     rest: LoadResult | None,
     cpu: dict[str, float],
+    waited_until: float,
 ) -> None:
     ids = [r.id for r in reminders]
     accepted: dict[str, list[float]] = {}
-    for message in messages:
-        accepted.setdefault(message.message_id, []).append(message.received_at)
+    for message_id, accepted_at in messages:
+        accepted.setdefault(message_id, []).append(accepted_at)
     rows = []
     with connection.cursor() as cursor:
         cursor.execute(
@@ -284,19 +313,25 @@ def _report(
                 }
             )
     expected = len(reminders)
-    inbox = _stage_ms(rows, "accepted_at", "remind_at")
+    # An e-mail still missing when the wait ended counts as arriving then: a lower bound.
+    inbox = [
+        ((row["accepted_at"] or waited_until) - row["remind_at"]) * 1000 for row in rows if row["remind_at"] is not None
+    ]
     fire = _stage_ms(rows, "fired_at", "remind_at")
     received = sum(1 for row in rows if row["copies"])
     duplicates = sum(row["copies"] - 1 for row in rows if row["copies"] > 1)
     lost = expected - received
+    bound = f"{lost} missing counted at the wait's end: at least this" if lost else ""
     ours = {row["message_id"] for row in rows}
-    others = Counter(m.message_id for m in messages if m.message_id not in ours)
+    others = Counter(message_id for message_id, _ in messages if message_id not in ours)
     accepted_times = sorted(row["accepted_at"] for row in rows if row["accepted_at"] is not None)
     report.samples[SCENARIO] = {"due → SMTP accepted": inbox, "fire lag (same reminders)": fire}
     label = "fire lag, same reminders"
     raw_label = "raw smtplib, one connection for all"
     report.add(
-        Figure(SCENARIO, "due → SMTP accepted p50", "ms", percentile(inbox, 50), percentile(fire, 50), label),
+        Figure(
+            SCENARIO, "due → SMTP accepted p50", "ms", percentile(inbox, 50), percentile(fire, 50), label, note=bound
+        ),
         Figure(
             SCENARIO,
             "due → SMTP accepted p99",
@@ -305,10 +340,19 @@ def _report(
             percentile(fire, 99),
             label,
             ("ours<=", 2000),
+            note=bound,
         ),
         Figure(SCENARIO, "e-mails received", "", received, expected, "expected", ("ratio>=", 1)),
         Figure(SCENARIO, "e-mails accepted twice (duplicates)", "", duplicates, None, "", ("ours<=", 0)),
-        Figure(SCENARIO, "e-mails lost", "", lost, None, "", ("ours<=", 0)),
+        Figure(
+            SCENARIO,
+            f"e-mails missing {DEADLINE_AFTER_WINDOW_SECONDS} s after the window (lost)",
+            "",
+            lost,
+            None,
+            "",
+            ("ours<=", 0),
+        ),
         Figure(
             SCENARIO,
             "raw smtplib, one connection per e-mail",

@@ -25,6 +25,7 @@ EXPECTED = {
     ("5 WebSocket scale", "delivery p99"),
     ("5 WebSocket scale", "memory per connection"),
     ("6 reminders", "fire lag p99"),
+    ("6b reminders → inbox", "due → SMTP accepted p99"),
     ("7 recurrence", "completions → next occurrences"),
     ("10 10k users", "sustained actions/s"),
 }
@@ -57,6 +58,9 @@ def test_quick_benchmark_reports_every_scenario_against_its_baseline(tmp_path: P
     ws = figures[("5 WebSocket scale", "frames to the wrong user")]
     assert ws["ours"] == 0
     assert figures[("5 WebSocket scale", "connections held")]["ratio"] == 1.0
+    # Every reminder's e-mail reached the SMTP server, once.
+    assert figures[("6b reminders → inbox", "e-mails received")]["ratio"] == 1.0
+    assert figures[("6b reminders → inbox", "e-mails accepted twice (duplicates)")]["ours"] == 0
     assert figures[("10 10k users", "frames to the wrong user")]["ours"] == 0
     assert "| 1 outbox relay | relay throughput |" in completed.stdout
 
