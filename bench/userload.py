@@ -42,6 +42,9 @@ WORDS = ("report", "plants", "dentist", "groceries", "invoice", "passport", "bir
 TAGS = ("work", "home", "errands")
 PRIORITIES = ("low", "medium", "high")
 REQUEST_TIMEOUT_SECONDS = 30.0
+# uvicorn closes a keep-alive connection idle for 5 s: one idle longer is not reused, as HTTP
+# clients do (a request sent as the server closes it would fail without reaching the app).
+KEEPALIVE_REUSE_SECONDS = 4.0
 WRITES = ("create", "update", "complete", "delete")
 
 
@@ -53,6 +56,13 @@ def owner_of(title: str) -> int | None:
 
 def title_for(user_id: int) -> str:
     return f"{random.choice(WORDS)} {random.choice(WORDS)} u{user_id}"
+
+
+@dataclass
+class Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    last_used: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -80,7 +90,8 @@ class Client:
         self.port = port
         self.users = users
         self.connections = connections
-        self.pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None] = asyncio.Queue()
+        # Last in, first out: at a low rate a few connections stay warm instead of all going stale.
+        self.pool: asyncio.LifoQueue[Connection | None] = asyncio.LifoQueue()
         self.frames: dict[tuple[str, str, int | None], int] = {}  # frame key → arrival ns
         self.misdelivered = 0
         self.duplicates = 0
@@ -103,24 +114,27 @@ class Client:
 
     async def open_pool(self) -> None:
         for _ in range(self.connections):
-            self.pool.put_nowait(await asyncio.open_connection("127.0.0.1", self.port))
+            self.pool.put_nowait(None)  # opened when first used
 
     async def send(self, request: bytes) -> tuple[int, bytes, int]:
         """(status, body, ns the request was sent) over a pooled connection; a connection that
-        failed is replaced."""
+        failed or idled too long is replaced."""
         connection = await self.pool.get()
         try:
+            if connection is not None and time.monotonic() - connection.last_used > KEEPALIVE_REUSE_SECONDS:
+                connection.writer.close()
+                connection = None
             if connection is None:
-                connection = await asyncio.open_connection("127.0.0.1", self.port)
-            reader, writer = connection
+                connection = Connection(*await asyncio.open_connection("127.0.0.1", self.port))
             sent_ns = time.time_ns()
-            writer.write(request)
-            status, body = await asyncio.wait_for(_read_response(reader), REQUEST_TIMEOUT_SECONDS)
+            connection.writer.write(request)
+            status, body = await asyncio.wait_for(_read_response(connection.reader), REQUEST_TIMEOUT_SECONDS)
         except BaseException:
             if connection is not None:
-                connection[1].close()
+                connection.writer.close()
             self.pool.put_nowait(None)
             raise
+        connection.last_used = time.monotonic()
         self.pool.put_nowait(connection)
         return status, body, sent_ns
 
