@@ -235,11 +235,12 @@ class Client:
         grace_end = time.monotonic() + float(command["grace"])
         while time.monotonic() < grace_end and any(key not in self.frames for key, _ in result.writes):
             await asyncio.sleep(0.05)
-        latencies, lost = [], 0
+        latencies, lost, lost_keys = [], 0, []
         for key, sent_ns in result.writes:
             arrived = self.frames.get(key)
             if arrived is None:
                 lost += 1
+                lost_keys.append(key)
             else:
                 latencies.append((arrived - sent_ns) / 1e6)
         cpu_after = os.times()
@@ -257,6 +258,7 @@ class Client:
             "writes": len(result.writes),
             "write_frame_ms": latencies,
             "lost": lost,
+            "lost_frames": lost_keys[:20],  # (type, task id, version): what to look for in the sync rows
             "misdelivered": self.misdelivered - misdelivered_before,
             "duplicates": self.duplicates - duplicates_before,
             "sockets_closed": stats.closed - closed_before,

@@ -126,6 +126,7 @@ class Step:
             "write_frame_p99_ms": percentile(self.frame_ms, 99),
             "writes": self.total("writes"),
             "lost": self.total("lost"),
+            "lost_frames": [key for r in self.results for key in r.get("lost_frames", [])][:20],
             "misdelivered": self.total("misdelivered"),
             "duplicates": self.total("duplicates"),
             "sockets_closed": self.total("sockets_closed"),
