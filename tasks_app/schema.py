@@ -10,6 +10,11 @@ from typing import Any, ClassVar
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
+from core.query import END
+
+# DRF's CharField refuses NUL ("Null characters are not allowed."): its request schema says so.
+NO_NUL_PATTERN = rf"^[^\u0000]*{END}"
+
 
 class DocumentedSerializer(serializers.Serializer):
     field_examples: ClassVar[dict[str, Any]] = {}
@@ -29,6 +34,8 @@ class DocumentedSerializerExtension(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         schema = auto_schema._map_basic_serializer(self.target, direction)
+        if direction == "request":
+            _state_no_nul(self.target, schema)
         if direction == "request" and getattr(self.target, "rejects_unknown_keys", False):
             schema["additionalProperties"] = False  # the serializer refuses them with a 400
         if direction == "request" and self.target.exactly_one_of:
@@ -40,6 +47,19 @@ class DocumentedSerializerExtension(OpenApiSerializerExtension):
             if name in examples:
                 spec["example"] = examples[name]
         return schema
+
+
+def _state_no_nul(serializer: serializers.Serializer, schema: dict[str, Any]) -> None:
+    for name, field in serializer.fields.items():
+        spec = schema.get("properties", {}).get(name)
+        if spec is None or field.read_only:
+            continue
+        if isinstance(field, serializers.ListField) and isinstance(field.child, serializers.CharField):
+            spec = spec.get("items", {})
+        elif not isinstance(field, serializers.CharField):
+            continue
+        if spec.get("type") == "string":
+            spec.setdefault("pattern", NO_NUL_PATTERN)
 
 
 def _exactly_one_of(properties: dict[str, Any], names: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -82,6 +82,17 @@ def test_unknown_body_keys_are_refused_where_the_schema_says_additional_properti
     assert preview.json()["error"]["fields"] == {"colour": ["Unknown field."]}
 
 
+def test_text_fields_of_bodies_state_that_nul_is_refused(api_client, client):
+    schemas = client.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    task = schemas["TaskInputRequest"]["properties"]
+    for spec in (task["title"], task["description"], task["tags"]["items"], task["recurrence_rule"]):
+        assert not re.search(spec["pattern"], "a\x00b")
+        assert re.search(spec["pattern"], "a b\n")
+    response = api_client.post("/api/v1/tasks/", {"title": "a\x00b", "tags": ["x\x00"]}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"title", "tags"}
+
+
 # --- Query parameters, ids, time zones and reminders exactly as the schema says ----------------------
 
 
