@@ -4,14 +4,18 @@ behind housekeeping, and a periodic run expires once the next run is due."""
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
+from celery.schedules import maybe_schedule
 from celery.schedules import schedule as interval_schedule
+from celery.utils.imports import symbol_by_name
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
-from django_celery_beat.schedulers import DatabaseScheduler
 
 from todo_project.celery import app, worker_queues
+
+DISPATCH = "tasks-dispatch-reminders"
 
 EMAIL_SEND = "notifications_app.tasks.send_notification_task"
 HOUSEKEEPING = (
@@ -42,7 +46,7 @@ def test_a_worker_without_queue_options_consumes_each_queue_by_its_own_binding()
 @pytest.mark.django_db(transaction=True)
 def test_every_periodic_run_expires_once_the_next_run_is_due():
     app.finalize(auto=True)
-    scheduler = DatabaseScheduler(app=app)  # stores the schedule in the database, as beat does
+    scheduler = symbol_by_name(settings.CELERY_BEAT_SCHEDULER)(app=app)  # stores the schedule, as beat does
     entries = scheduler.schedule
     assert set(app.conf.beat_schedule) <= set(entries)
     for name, entry in app.conf.beat_schedule.items():
@@ -54,3 +58,16 @@ def test_every_periodic_run_expires_once_the_next_run_is_due():
             assert stored.expire_seconds == max(1, math.ceil(every.seconds)), name
         else:
             assert stored.expire_seconds, name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_reads_each_interval_back_from_the_database_as_it_was_set_sub_second_ones_included():
+    app.finalize(auto=True)
+    scheduler = symbol_by_name(settings.CELERY_BEAT_SCHEDULER)(app=app)
+    reloaded = scheduler.all_as_schedule()  # what beat runs after it reloads the stored entries
+    schedules = {name: maybe_schedule(entry["schedule"]) for name, entry in app.conf.beat_schedule.items()}
+    intervals = {name: every.run_every for name, every in schedules.items() if type(every) is interval_schedule}
+    assert intervals[DISPATCH] == timedelta(seconds=settings.REMINDER_DISPATCH_INTERVAL_SECONDS) < timedelta(seconds=1)
+    for name, every in intervals.items():
+        # Stored in whole seconds, 0.5 s came back as 0: always due, sent in a hot loop.
+        assert reloaded[name].schedule.run_every == every, name

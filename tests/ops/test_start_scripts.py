@@ -131,7 +131,7 @@ def test_beat_starts_with_the_database_scheduler_and_serves_metrics(processes: M
     process, port = start_role(processes, "beat")
     wait_until(lambda: serving(process, f"http://127.0.0.1:{port}/metrics"), STARTUP_TIMEOUT, 0.2, "beat metrics")
     wait_until(lambda: "beat: Starting" in log_text(process), STARTUP_TIMEOUT, 0.2, "beat started")
-    assert "django_celery_beat.schedulers.DatabaseScheduler" in log_text(process)
+    assert "todo_project.beat.DatabaseScheduler" in log_text(process)
 
 
 @writes_to_test_database
