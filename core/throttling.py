@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import Any
 
+from django.core.cache import BaseCache, caches
 from django.http import HttpRequest, JsonResponse
 from rest_framework import throttling
 from rest_framework.settings import api_settings
@@ -29,8 +31,28 @@ from core.errors import error_body
 logger = logging.getLogger(__name__)
 
 
+_counter_cache: BaseCache | None = None
+_counter_cache_lock = threading.Lock()
+
+
+def counter_cache() -> BaseCache:
+    """The process's one client of the default cache for the counters. `django.core.cache.cache`
+    is an instance per thread, and under ASGI every request runs in a thread of its own, so each
+    request connected to Redis anew (bench/README.md, scenario 10)."""
+    global _counter_cache
+    if _counter_cache is None:
+        with _counter_cache_lock:
+            if _counter_cache is None:
+                _counter_cache = caches.create_connection("default")
+    return _counter_cache
+
+
 class _CountingThrottle(throttling.SimpleRateThrottle):
     """A fixed-window counter in the cache; `get_cache_key` comes from the DRF class mixed in."""
+
+    @property
+    def cache(self) -> BaseCache:  # DRF's class attribute is the per-thread `default_cache`
+        return counter_cache()
 
     def get_rate(self) -> str | None:
         # Read per instance, not bound at import as DRF's class attribute is, so a settings
