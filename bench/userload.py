@@ -96,6 +96,7 @@ class Client:
         self.misdelivered = 0
         self.duplicates = 0
         self.creates = 0
+        self.updates = 0
         self.due_at = (datetime.now(UTC) + timedelta(days=7)).isoformat()  # no reminder fires during the run
 
     # --- sockets --------------------------------------------------------------------------------
@@ -175,7 +176,10 @@ class Client:
             return request_bytes("POST", "/api/v1/tasks/", port=port, token=token, body=body)
         path = f"/api/v1/tasks/{task_id}/"
         if kind == "update":
-            body = {"title": title_for(user.user_id), "priority": random.choice(PRIORITIES)}
+            # A real change every time: an update that changes nothing emits no event (no frame).
+            self.updates += 1
+            title = f"{random.choice(WORDS)} {self.updates} u{user.user_id}"
+            body = {"title": title, "priority": random.choice(PRIORITIES)}
             return request_bytes("PATCH", path, port=port, token=token, body=body)
         if kind == "complete":
             return request_bytes("POST", path + "complete/", port=port, token=token)
