@@ -5,11 +5,13 @@ A JWT in the subprotocol `bearer.<token>` (browsers cannot set headers on a WebS
 handshake even when a session exists, and so does no credential at all: the consumer behind
 this middleware only ever sees authenticated users.
 
-A token's user found active is taken as active for SYNC_ACTIVE_USER_SECONDS (at most until the
-token expires) without another database read (HMAC keys only; the token itself is verified every
-time): in a reconnect storm the user read was most of a handshake's database work. So a user
-deactivated meanwhile can open new sockets for up to that long; sockets already open are not
-closed on deactivation anyway (they last until their token expires).
+With SYNC_ACTIVE_USER_SECONDS > 0 (off by default), a token's user found active is taken as
+active for that long (at most until the token expires) without another database read (HMAC keys
+only; the token itself is verified every time): in a reconnect storm the user read was most of a
+handshake's database work. The price: a user deactivated meanwhile can open new sockets for up to
+that long, and a user deleted and provisioned again under the same `sub` is taken for the old user
+id (its sockets see no updates) until the entry lapses. Sockets already open are not closed on
+deactivation anyway (they last until their token expires).
 
 Scope keys set here: `user_id` (the authenticated user's primary key), `auth_subprotocol` (the
 offered `bearer.*` subprotocol, to be echoed when accepting), `token_expires_at` (unix time;

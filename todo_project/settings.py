@@ -379,7 +379,8 @@ SYNC_MAX_LOOP_LAG_SECONDS = env.float("SYNC_MAX_LOOP_LAG_SECONDS", default=0.5)
 SYNC_RETRY_AFTER_SECONDS = env.int("SYNC_RETRY_AFTER_SECONDS", default=5)
 # A token's user found active is not read again for this long (sync_app/auth.py): a user deactivated
 # meanwhile can still open sockets for up to this long. 0: read on every handshake.
-SYNC_ACTIVE_USER_SECONDS = env.float("SYNC_ACTIVE_USER_SECONDS", default=300.0)
+# Off by default: a cached user id outlives a deletion (sync_app/auth.py).
+SYNC_ACTIVE_USER_SECONDS = env.float("SYNC_ACTIVE_USER_SECONDS", default=0.0)
 
 # --- Security (production) ----------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/

@@ -59,7 +59,10 @@ def run(harness: Harness, config: Config, report: Report) -> None:
     pairs = [(user.pk, token_for(user, ttl_seconds=3600)) for user in users]
     consumer = harness.consumer("sync", suffix="-storm")
     wait_caught_up("sync", ["task-updates"], timeout=180)
-    web, port = harness.uvicorn("ws-storm", SYNC_MAX_OPENING_HANDSHAKES=str(MAX_OPENING))
+    # Users kept active for 300 s (opt-in, off by default: bench/README.md, reconnect storm).
+    web, port = harness.uvicorn(
+        "ws-storm", SYNC_MAX_OPENING_HANDSHAKES=str(MAX_OPENING), SYNC_ACTIVE_USER_SECONDS="300"
+    )
     storm = Storm(f"ws://127.0.0.1:{port}/ws/sync/")
     storm.start()
     try:

@@ -108,13 +108,19 @@ def user_ids_seen(*tokens: str, reset: bool = True) -> list[int | None]:
     return seen
 
 
-def test_a_user_found_active_is_not_read_again_within_active_user_seconds(user):
+@pytest.fixture
+def active_user_seconds(settings: Any) -> float:
+    settings.SYNC_ACTIVE_USER_SECONDS = 300.0
+    return settings.SYNC_ACTIVE_USER_SECONDS
+
+
+def test_a_user_found_active_is_not_read_again_within_active_user_seconds(user, active_user_seconds):
     with mock.patch.object(auth, "user_from_claims", wraps=auth.user_from_claims) as read:
         assert user_ids_seen(token_for(user), token_for(user)) == [user.pk, user.pk]
     assert read.call_count == 1
 
 
-def test_a_deactivated_user_is_refused_once_the_active_user_seconds_have_passed(user, settings):
+def test_a_deactivated_user_is_refused_once_the_active_user_seconds_have_passed(user, active_user_seconds):
     now = auth.time.monotonic()
     original = auth.user_from_claims
 
@@ -128,16 +134,16 @@ def test_a_deactivated_user_is_refused_once_the_active_user_seconds_have_passed(
             assert user_ids_seen(token_for(user)) == [user.pk]
         # Within the window the process still takes the user as active (the stated bound).
         assert user_ids_seen(token_for(user), reset=False) == [user.pk]
-        monotonic.return_value = now + settings.SYNC_ACTIVE_USER_SECONDS + 1
+        monotonic.return_value = now + active_user_seconds + 1
         assert user_ids_seen(token_for(user), reset=False) == [None]
 
 
-def test_a_token_that_fails_verification_is_refused_even_for_a_user_found_active(user):
+def test_a_token_that_fails_verification_is_refused_even_for_a_user_found_active(user, active_user_seconds):
     expired = issue_token(subject=user.username, email=user.email, ttl_seconds=-120)
     assert user_ids_seen(token_for(user), expired, token_for(user) + "x") == [user.pk, None, None]
 
 
-def test_a_new_email_claim_reads_the_user_again(user):
+def test_a_new_email_claim_reads_the_user_again(user, active_user_seconds):
     renamed = issue_token(subject=user.username, email="new@example.com")
     with mock.patch.object(auth, "user_from_claims", wraps=auth.user_from_claims) as read:
         assert user_ids_seen(token_for(user), renamed) == [user.pk, user.pk]
@@ -146,8 +152,8 @@ def test_a_new_email_claim_reads_the_user_again(user):
     assert user.email == "new@example.com"
 
 
-def test_with_no_active_user_seconds_every_handshake_reads_the_user(user, settings):
-    settings.SYNC_ACTIVE_USER_SECONDS = 0
+def test_by_default_every_handshake_reads_the_user(user):
+    # A cached user id would outlive the user's deletion (a new user under the same `sub`).
     with mock.patch.object(auth, "user_from_claims", wraps=auth.user_from_claims) as read:
         assert user_ids_seen(token_for(user), token_for(user)) == [user.pk, user.pk]
     assert read.call_count == 2
