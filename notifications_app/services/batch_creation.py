@@ -21,6 +21,7 @@ from django.db import transaction
 
 from core.correlation import correlation_scope
 from notifications_app.models import Notification, NotificationChannel, NotificationStatus
+from notifications_app.selectors import user_emails
 from notifications_app.services.notifications import (
     InvalidReminder,
     enqueue_send_on_commit,
@@ -100,3 +101,24 @@ def notifications_create_for_reminders(
             with _scope(wanted[reminder_id].correlation_id):
                 notification_requeue(notification_id=notification.id)
     return len(written)
+
+
+@transaction.atomic
+def notification_create_for_reminder(
+    *, user_id: Any, task: dict[str, Any], reminder: dict[str, Any], channel: str = NotificationChannel.EMAIL
+) -> tuple[Notification, bool]:
+    """The one notification of `reminder` on `channel` (created if new, with its send job enqueued
+    on commit). A user without an e-mail address gets a `skipped` record and no job.
+
+    A `reminder.due` for a reminder whose notification is already dead is an operator's request
+    to try again (a record redriven from `reminders.dlq`, see DESIGN.md section 6): the dead
+    notification is requeued with fresh attempts and its original Message-ID. For any other
+    existing notification it changes nothing.
+
+    The one-reminder case of `notifications_create_for_reminders` (tests, tools)."""
+    due = reminder_due(user_id=user_id, task=task, reminder=reminder)
+    emails = user_emails(user_ids=[due.user_id])
+    if due.user_id not in emails:
+        raise InvalidReminder(f"no user {user_id!r}")
+    created = notifications_create_for_reminders(due=[due], emails=emails, channel=channel)
+    return Notification.objects.get(reminder_id=due.reminder_id, channel=channel), created == 1

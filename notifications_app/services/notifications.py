@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -19,7 +18,6 @@ from notifications_app.emails import notification_message_id
 from notifications_app.models import (
     FINAL_SENT_STATUSES,
     Notification,
-    NotificationChannel,
     NotificationStatus,
 )
 
@@ -71,34 +69,6 @@ def new_notification_fields(*, new_id: uuid.UUID, email: str | None, payload: di
         "status": NotificationStatus.QUEUED if has_address else NotificationStatus.SKIPPED,
         "last_error": "" if has_address else "the user has no e-mail address",
     }
-
-
-@transaction.atomic
-def notification_create_for_reminder(
-    *, user_id: Any, task: dict[str, Any], reminder: dict[str, Any], channel: str = NotificationChannel.EMAIL
-) -> tuple[Notification, bool]:
-    """The one notification of `reminder` on `channel` (created if new, with its send job enqueued
-    on commit). A user without an e-mail address gets a `skipped` record and no job.
-
-    A `reminder.due` for a reminder whose notification is already dead is an operator's request
-    to try again (a record redriven from `reminders.dlq`, see DESIGN.md section 6): the dead
-    notification is requeued with fresh attempts and its original Message-ID. For any other
-    existing notification it changes nothing."""
-    task_id, reminder_id = parse_reminder_ids(task=task, reminder=reminder)
-    user = get_user_model().objects.filter(pk=user_id).first() if str(user_id).isdigit() else None
-    if user is None:
-        raise InvalidReminder(f"no user {user_id!r}")
-    payload = {"task": task, "reminder": reminder}
-    fields = new_notification_fields(new_id=uuid.uuid4(), email=user.email, payload=payload)
-    notification, created = Notification.objects.get_or_create(
-        reminder_id=reminder_id, channel=channel, defaults={"user": user, "task_id": task_id, **fields}
-    )
-    if created and notification.status == NotificationStatus.QUEUED:
-        enqueue_send_on_commit(notification.id)
-    elif not created and notification.status == NotificationStatus.DEAD:
-        notification_requeue(notification_id=notification.id)
-        notification.refresh_from_db()
-    return notification, created
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from notifications_app.models import Notification
-from notifications_app.services.notifications import notification_create_for_reminder
+from notifications_app.services.batch_creation import notification_create_for_reminder
 
 
 def task_payload(**overrides: Any) -> dict[str, Any]:

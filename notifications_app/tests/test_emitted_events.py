@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.domain_events import event_routes
 from kafka_bridge.models import OutboxEvent
 from kafka_bridge.schemas import decode_event, event_types
-from notifications_app.services.notifications import notification_create_for_reminder
+from notifications_app.services.batch_creation import notification_create_for_reminder
 from notifications_app.services.sending import notification_deliver
 from notifications_app.tests.smtp import SMTPTestServer
 from tasks_app.reminders import reminders_dispatch_due
