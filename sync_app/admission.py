@@ -21,6 +21,7 @@ so no per-socket scope copy is kept for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import weakref
@@ -90,6 +91,9 @@ class Gate:
         turn: asyncio.Future[bool] = loop.create_future()
         self.waiting.append(turn)
         self.queued += 1
+        # Held back by loop lag alone, with nothing opening, no settling handshake would wake the
+        # line: this looks at it now and, while the lag lasts, again later.
+        self.admit_waiting()
         expiry = loop.call_later(2 * QUEUE_WAIT_SECONDS, self.give_up, turn)
         try:
             admitted = await turn
@@ -167,18 +171,21 @@ async def refuse(scope: dict[str, Any], receive: Any, send: Any) -> None:
     message = await receive()
     if message["type"] != "websocket.connect":
         return
-    if DENIAL_EXTENSION in (scope.get("extensions") or {}):
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": 503,
-                "headers": [(b"retry-after", retry_after.encode()), (b"content-type", b"text/plain")],
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": b"Overloaded: try again later.\n"})
-        return
-    await send({"type": "websocket.accept"})
-    await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": "try again later"})
+    # A handshake refused after waiting in line may have lost its peer meanwhile: uvicorn then
+    # raises ClientDisconnected (an OSError) or RuntimeError, as for `SyncConsumer.send_frame`.
+    with contextlib.suppress(OSError, RuntimeError):
+        if DENIAL_EXTENSION in (scope.get("extensions") or {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 503,
+                    "headers": [(b"retry-after", retry_after.encode()), (b"content-type", b"text/plain")],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": b"Overloaded: try again later.\n"})
+            return
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": "try again later"})
 
 
 class HandshakeAdmission:

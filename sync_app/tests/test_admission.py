@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from sync_app import admission
+from sync_app import admission, loop_lag
 
 
 def run(scenario):
@@ -72,3 +72,33 @@ def test_a_handshake_still_waiting_after_twice_the_wait_is_refused():
     # At the floor rate (2 a second here) one handshake may wait in line: for up to 1 s.
     with mock.patch.object(admission, "QUEUE_WAIT_SECONDS", 0.5):
         run(scenario)
+
+
+def test_a_handshake_held_back_by_loop_lag_alone_goes_in_once_the_loop_catches_up():
+    # Nothing is opening, so no settling handshake wakes the line: joining it must.
+    async def scenario():
+        gate = admission.Gate()
+        probe = loop_lag.current()
+        probe.lag = 1.0
+        first = asyncio.ensure_future(gate.admit())
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(gate.admit())  # joins the line behind the first
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        assert not second.done()
+        probe.lag = 0.0
+        assert await asyncio.wait_for(first, 1) is not None
+        assert await asyncio.wait_for(second, 1) is not None
+        assert (gate.opening, gate.queued) == (2, 0)
+
+    run(scenario)
+
+
+def test_refusing_a_handshake_whose_peer_left_while_it_waited_raises_nothing():
+    async def gone(message):
+        raise RuntimeError("Expected ASGI message 'websocket.send' or 'websocket.close'")  # uvicorn's
+
+    async def connect():
+        return {"type": "websocket.connect"}
+
+    run(lambda: admission.refuse({"extensions": {admission.DENIAL_EXTENSION: {}}}, connect, gone))
