@@ -7,8 +7,10 @@ thread, inside the test's transaction.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
@@ -310,9 +312,26 @@ def test_disconnecting_leaves_no_group_subscription(user):
             await receive_until(comm, "ready")
             assert (await redis.pubsub_numsub(group_channel))[0][1] == 1
             await comm.disconnect()
+            # The layer sends UNSUBSCRIBE without waiting for Redis to confirm it.
+            for _ in range(100):
+                if (await redis.pubsub_numsub(group_channel))[0][1] == 0:
+                    break
+                await asyncio.sleep(0.02)
             assert (await redis.pubsub_numsub(group_channel))[0][1] == 0
         finally:
             await redis.aclose()
+
+    run(scenario)
+
+
+def test_a_disconnect_makes_no_thread_hop_to_close_database_connections(user):
+    async def scenario():
+        with mock.patch("channels.generic.websocket.aclose_old_connections") as hop:
+            comm = communicator(f"token={token_for(user)}")
+            assert (await comm.connect())[0]
+            await receive_until(comm, "ready")
+            await comm.disconnect()
+        assert not hop.called
 
     run(scenario)
 

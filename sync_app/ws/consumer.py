@@ -12,6 +12,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.exceptions import StopConsumer
 from django.conf import settings
 
 from core.internals.channels import OneTaskWebsocketConsumer
@@ -71,6 +72,13 @@ class SyncConsumer(Replay, Deadlines, OneTaskWebsocketConsumer):
         expires_at = self.scope.get("token_expires_at")
         if expires_at is not None:
             self.schedule("expires_at", max(0.0, expires_at - time.time()))
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' own also runs `close_old_connections` in its thread-sensitive thread: a
+        thread hop per closed socket (in a reconnect storm, about 4 % of the event loop's
+        samples) for nothing, as no handler here reaches the database outside `db_reads`."""
+        await self.disconnect(message["code"])
+        raise StopConsumer
 
     async def disconnect(self, code: int) -> None:
         self.stop_timers()
