@@ -1,9 +1,10 @@
 """One load-client process of scenario 10 ("10k users"): holds the `/ws/sync/` sockets of its
 share of the users and acts for them over REST, as the chatbot does, at the rate each step asks.
 
-    python -m bench.userload --port PORT --users users.json --dir DIR [--http-connections 32]
+    python -m bench.userload --port PORT --users users.json --dir DIR [--http-connections 32] [--sockets K]
 
-`users.json`: `[[user id, token, [open task ids]], ...]`. Once every socket is `ready` it writes
+`users.json`: `[[user id, token, [open task ids]], ...]`; the first `--sockets` users (default: all)
+hold a socket, every user may be acted for. Once every socket is `ready` it writes
 `DIR/ready.json`; then it runs each `DIR/step-<k>.json` as it appears (`rate`, `seconds`, `mode`:
 "mix" or "me", `start_at` (epoch seconds), `grace`) and answers with `DIR/result-<k>.json`;
 `DIR/stop` ends it.
@@ -286,7 +287,7 @@ async def main_async(args: argparse.Namespace) -> None:
     started = time.monotonic()
     connections = await open_all(
         f"ws://127.0.0.1:{args.port}/ws/sync/",
-        [[user.user_id, user.token] for user in users],
+        [[user.user_id, user.token] for user in users[: args.sockets]],
         stats,
         concurrency=args.concurrency,
         wait_ready=True,
@@ -315,6 +316,7 @@ def main() -> None:
     parser.add_argument("--dir", required=True)
     parser.add_argument("--concurrency", type=int, default=64, help="handshakes in flight")
     parser.add_argument("--http-connections", type=int, default=32)
+    parser.add_argument("--sockets", type=int, default=None, help="only the first K users hold a socket")
     args = parser.parse_args()
     try:
         import uvloop

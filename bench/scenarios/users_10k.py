@@ -237,7 +237,7 @@ class Clients:
         self.harness.stop_together(self.children)
 
 
-def _backend_pids(harness: Harness) -> Any:
+def backend_pids(harness: Harness) -> Any:
     """The pids of this run's PostgreSQL backends (its database only: other runs share the server)."""
     params = {k: v for k, v in harness.db_params.items() if v is not None}
     connection = psycopg.connect(dbname=harness.db_name, autocommit=True, **params)
@@ -307,7 +307,7 @@ def run(harness: Harness, config: Config, report: Report) -> None:
     rss_before = sum(rss_kib(pid) for pid in web_pids)
     shares = [pairs[i :: config.users_client_processes] for i in range(config.users_client_processes)]
     clients = Clients(harness, port, shares)
-    backend_pids, pg = _backend_pids(harness)
+    postgres_pids, pg = backend_pids(harness)
     try:
         ready = clients.wait_ready(120 + len(pairs) / 50)
         time.sleep(2.0)  # as scenario 5: buffers released, timers armed
@@ -319,7 +319,7 @@ def run(harness: Harness, config: Config, report: Report) -> None:
             "worker": lambda: [c.pid for c in harness.children if c.name.startswith("celery-worker")],
             "beat": lambda: [beat.pid],
             **{f"consumer {name}": (lambda m=member: [m.pid]) for name, member in members.items()},
-            "PostgreSQL": backend_pids,
+            "PostgreSQL": postgres_pids,
             "broker (Tansu)": lambda: with_descendants(harness.broker.process.pid),
             "RabbitMQ": lambda: pids_named("beam.smp"),
             "Redis": lambda: pids_named("redis-server"),
