@@ -24,3 +24,8 @@ RECORDS_HANDLED = Counter(
 )  # outcome: processed | duplicate | skipped
 RECORDS_RETRIED = Counter("kafka_records_retried_total", "Handler attempts that failed and were retried", ["group"])
 RECORDS_DEAD_LETTERED = Counter("kafka_records_dead_lettered_total", "Records sent to a DLQ", ["group", "topic"])
+CONSUMER_CLIENTS_REPLACED = Counter(
+    "kafka_consumer_clients_replaced_total",
+    "Consumer clients closed and created again after going KAFKA_CONSUMER_REJOIN_SECONDS without partitions",
+    ["group"],
+)

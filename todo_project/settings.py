@@ -306,6 +306,10 @@ KAFKA_TANSU_WORKAROUNDS = env.bool(
 KAFKA_GROUP_PROTOCOL = env.str("KAFKA_GROUP_PROTOCOL", default="classic")
 if KAFKA_GROUP_PROTOCOL not in ("classic", "consumer"):
     raise ImproperlyConfigured(f"KAFKA_GROUP_PROTOCOL must be classic or consumer, not {KAFKA_GROUP_PROTOCOL!r}")
+# A consumer member left without partitions this long closes its client and joins with a new one
+# (kafka_bridge/consumer/loop.py): seen once with librdkafka, a member whose session timed out
+# during a broker restart never connected again. 0 turns it off.
+KAFKA_CONSUMER_REJOIN_SECONDS = env.float("KAFKA_CONSUMER_REJOIN_SECONDS", default=30.0)
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_TOPIC_REPLICATION_FACTOR = env.int("KAFKA_TOPIC_REPLICATION_FACTOR", default=1)
 # Topic configs `manage.py kafka_topics` sets (and corrects) on every topic, DLQs included.

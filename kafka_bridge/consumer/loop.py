@@ -17,6 +17,7 @@ from kafka_bridge.consumer.config import consumer_config
 from kafka_bridge.consumer.dlq import DeadLetterQueue
 from kafka_bridge.consumer.handle import Handling
 from kafka_bridge.consumer.retry import Backoff
+from kafka_bridge.metrics import CONSUMER_CLIENTS_REPLACED
 from kafka_bridge.registry import ConsumerDefinition, batch_handler_for, consumers
 from kafka_bridge.topics import ensure_topics
 
@@ -39,6 +40,7 @@ class ConsumerRunner:
         max_batch: int = 500,
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
+        rejoin_after: float | None = None,
     ) -> None:
         self.definition = definition
         self.stop = stop
@@ -49,19 +51,26 @@ class ConsumerRunner:
         backoff = Backoff(backoff_base, backoff_max)
         self.handling = Handling(definition, stop, backoff, DeadLetterQueue(definition, stop=stop, backoff=backoff))
         self.consumer: Consumer | None = None
-        # Set while the member holds an assignment; cleared when a rebalance revokes it.
+        # Set while the member holds an assignment (possibly empty); cleared when a rebalance revokes it.
         self.assigned = threading.Event()
+        self.unassigned_since = time.monotonic()
+        # Classic groups only, where every rebalance ends in an assignment callback (an empty one for a
+        # member left without partitions), and never on Tansu, where closing a member whose join is
+        # pending wedges the group (DESIGN.md section 11).
+        rejoin = settings.KAFKA_CONSUMER_REJOIN_SECONDS if rejoin_after is None else rejoin_after
+        classic = settings.KAFKA_GROUP_PROTOCOL == "classic"
+        self.rejoin_after = rejoin if classic and not settings.KAFKA_TANSU_WORKAROUNDS else 0.0
 
     def run(self) -> None:
         ensure_topics()
         consumers()  # imports every app's handler module, so the handlers are registered
         if self.definition.batch and batch_handler_for(self.definition.name) is None:
             logger.warning("no batch handler registered; records will be skipped", extra=self._log())
-        self.consumer = Consumer(self.config)
-        self.consumer.subscribe(list(self.definition.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.consumer = self._subscribed_client()
         logger.info("consumer started", extra=self._log(topics=list(self.definition.topics)))
         try:
             while not self.stop.is_set():
+                self._replace_client_if_left_out()
                 # consume(n, timeout) waits for n records or the whole timeout: wait for the first
                 # record only, then take what has already been fetched.
                 first = self.consumer.poll(self.poll_timeout)
@@ -76,12 +85,39 @@ class ConsumerRunner:
             self.consumer.close()  # leaves the group at once, so the partitions move without waiting
             logger.info("consumer stopped", extra=self._log())
 
+    def _subscribed_client(self) -> Consumer:
+        consumer = Consumer(self.config)
+        consumer.subscribe(list(self.definition.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.assigned.clear()
+        self.unassigned_since = time.monotonic()
+        return consumer
+
+    def _replace_client_if_left_out(self) -> None:
+        """A member that has had no assignment (not even an empty one) for `rejoin_after` seconds
+        closes its client and joins with a new one. librdkafka normally rejoins by itself, but a
+        member whose session timed out during a broker restart was once seen never to connect
+        again (tests/faults/README.md). Its records were not committed, so the new member gets them
+        again and the handlers skip what was done; during a long broker outage this repeats every
+        `rejoin_after` seconds, harmlessly."""
+        if not self.rejoin_after or self.assigned.is_set() or self.consumer is None:
+            return
+        waited = time.monotonic() - self.unassigned_since
+        if waited < self.rejoin_after:
+            return
+        logger.warning(
+            "no partitions assigned for too long: replacing the client", extra=self._log(waited_s=round(waited, 1))
+        )
+        CONSUMER_CLIENTS_REPLACED.labels(group=self.group).inc()
+        self.consumer.close()
+        self.consumer = self._subscribed_client()
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned.set()
         logger.info("partitions assigned", extra=self._log(partitions=[f"{p.topic}/{p.partition}" for p in partitions]))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned.clear()
+        self.unassigned_since = time.monotonic()
         logger.info("partitions revoked", extra=self._log(partitions=[f"{p.topic}/{p.partition}" for p in partitions]))
 
     def _log(self, **extra: Any) -> dict[str, Any]:

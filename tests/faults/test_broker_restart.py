@@ -181,6 +181,8 @@ def test_broker_restart_keeps_the_api_writing_reports_unready_and_loses_nothing(
         ready_again_s=ready_after,
         backlog_drained_s=drained_after,
         time_to_recover_s=recovered_after,
+        # Members that went KAFKA_CONSUMER_REJOIN_SECONDS without partitions (kafka_bridge/consumer/loop.py).
+        clients_replaced=sum(stack.logs[f"consumer-{g}"].read_text().count("replacing the client") for g in GROUPS),
     )
     assert set(writer.statuses) == {201}, Counter(writer.statuses)
     assert writes_during_outage > 0
