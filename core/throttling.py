@@ -6,7 +6,9 @@ on each request: concurrent requests of one client read the same list and each w
 own, so a greedy client with many connections goes mostly uncounted (and every request moves a
 list of up to N floats through Redis). These count with one atomic increment per request in a
 fixed window (`N/period`: at most N requests per calendar second, minute, hour or day of the
-window; a client may reach 2N across a window boundary, never more).
+window; a client may reach 2N across a window boundary, never more): `SET NX` with the key's
+expiry, then `INCR`, sent together in one round trip on one Redis client per process, under the
+default cache's key for the counter (so the cache API reads and deletes the same keys).
 
 Rates come from `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` (`API_THROTTLE_*_RATE`); None (an
 empty variable) turns a scope off. Over the limit, DRF raises `Throttled`, which
@@ -21,6 +23,8 @@ import math
 import threading
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest, JsonResponse
 from rest_framework import throttling
@@ -45,6 +49,33 @@ def counter_cache() -> BaseCache:
             if _counter_cache is None:
                 _counter_cache = caches.create_connection("default")
     return _counter_cache
+
+
+_counter_client: redis.Redis | None = None
+
+
+def counter_client() -> redis.Redis:
+    """The process's one Redis client for counting, on the server the default cache writes to
+    (the first of its LOCATION). Django's cache makes a client object per call (a copy of
+    redis-py's ~200 response callbacks each time) and sends `add` and `incr` one after the other."""
+    global _counter_client
+    if _counter_client is None:
+        with _counter_cache_lock:
+            if _counter_client is None:
+                location = settings.CACHES["default"]["LOCATION"]
+                servers = location.split(",") if isinstance(location, str) else list(location)
+                _counter_client = redis.Redis.from_url(servers[0].strip())
+    return _counter_client
+
+
+def count_request(key: str, timeout: int) -> int:
+    """Count one request under the cache key `key` and return the count so far; a new key
+    expires after `timeout` seconds. One round trip, each command atomic."""
+    full_key = counter_cache().make_and_validate_key(key)
+    pipe = counter_client().pipeline(transaction=False)
+    pipe.set(full_key, 0, ex=timeout, nx=True)
+    pipe.incr(full_key)
+    return int(pipe.execute()[1])
 
 
 class _CountingThrottle(throttling.SimpleRateThrottle):
@@ -72,7 +103,7 @@ class _CountingThrottle(throttling.SimpleRateThrottle):
         # it outlives that window, so an increment never meets an expired key.
         key = f"{key}_{window}"
         try:
-            count = 1 if self.cache.add(key, 1, timeout=2 * self.duration) else self.cache.incr(key)
+            count = count_request(key, timeout=2 * self.duration)
         except Exception:  # noqa: BLE001 - a limiter that cannot count must not take the API down
             logger.warning("request throttle could not count; request allowed", exc_info=True)
             return True
