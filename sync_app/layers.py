@@ -6,9 +6,13 @@ about 3 KB even when empty, and the deques allocate their blocks eagerly. An idl
 never has a message waiting, and one reader at most, so `Inbox` holds a list that exists only
 while messages wait and a list of waiting readers that exists only while one waits.
 
+A sync socket's own channel receives group messages only (`new_group_only_channel`): no Redis
+subscription of its own, so a handshake and a close each take one turn fewer of the shard's lock,
+behind which every group join and send of the process waits.
+
 Everything else (Redis connections, subscriptions, groups, serialization) is channels_redis'
-own; the seam that swaps the inbox in is `core.internals.channels_redis`, which checks the
-pinned version, and `sync_app/tests/test_layers.py` checks the seam.
+own; the seams are in `core.internals.channels_redis`, which checks the pinned version, and
+`sync_app/tests/test_layers.py` checks them.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class OneTaskWebsocketConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_name = await self.new_channel_name()
         self.base_send = send
         self.handling = asyncio.Lock()
         self.layer_error: BaseException | None = None
@@ -64,6 +64,10 @@ class OneTaskWebsocketConsumer(AsyncWebsocketConsumer):
             layer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await layer_task
+
+    async def new_channel_name(self) -> str:
+        """This connection's channel on the layer."""
+        return await self.channel_layer.new_channel()
 
     def connection_ended(self) -> None:
         """Called once the connection's task ends, however it ends (a handler may have failed

@@ -1,12 +1,14 @@
 """The private channels-redis internals this project uses, in one place, for 4.3.0 only.
 
-Two seams of the pub/sub layer: the per-channel inbox (`_get_layer`, `_subscribe_to_channel`,
-`_wrap_close`), and publishing many group messages in one pipeline per shard (`_get_shard`,
+Three seams of the pub/sub layer: the per-channel inbox (`_get_layer`, `_subscribe_to_channel`,
+`_wrap_close`), channels that receive group messages only (the loop layer's `channels`, `prefix`
+and its `receive`), and publishing many group messages in one pipeline per shard (`_get_shard`,
 `_get_group_channel_name`, and a shard's `_lock`, `_ensure_redis` and `_redis`)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,10 +26,35 @@ def check_version() -> None:
 
 
 class _InboxLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group_only: set[str] = set()
+
     async def _subscribe_to_channel(self, channel: str) -> None:
         self.channels[channel] = self.channel_layer.inbox_factory()
         shard = self._get_shard(channel)
         await shard.subscribe(channel)
+
+    def new_group_only_channel(self, prefix: str) -> str:
+        channel = f"{self.prefix}{prefix}{uuid.uuid4().hex}"
+        self.channels[channel] = self.channel_layer.inbox_factory()
+        self.group_only.add(channel)
+        return channel
+
+    async def receive(self, channel: str) -> Any:
+        if channel not in self.group_only:
+            return await super().receive(channel)
+        inbox = self.channels.get(channel)
+        if inbox is None:  # flushed
+            inbox = self.channels[channel] = self.channel_layer.inbox_factory()
+        try:
+            message = await inbox.get()
+        except (asyncio.CancelledError, TimeoutError, GeneratorExit):
+            # As channels_redis' own: a cancelled receive is its consumer leaving.
+            self.channels.pop(channel, None)
+            self.group_only.discard(channel)
+            raise
+        return self.channel_layer.deserialize(message)
 
 
 class PubSubChannelLayerWithInbox(RedisPubSubChannelLayer):
@@ -45,6 +72,13 @@ class PubSubChannelLayerWithInbox(RedisPubSubChannelLayer):
             self._layers[loop] = layer
             _wrap_close(self, loop)
             return layer
+
+    async def new_group_only_channel(self, prefix: str = "specific.") -> str:
+        """A channel of this process that receives group messages only: unlike `new_channel`,
+        no Redis SUBSCRIBE of its own, nor the UNSUBSCRIBE when its reader is cancelled (each a
+        turn of the shard's lock, which every group join and send of the process waits
+        behind). A message `send` to it directly is lost."""
+        return self._get_layer().new_group_only_channel(prefix)
 
 
 def can_publish_pipelined(layer: Any) -> bool:

@@ -392,3 +392,21 @@ def test_a_connection_whose_layer_subscription_is_lost_is_closed_so_the_client_r
             assert outputs[-1] == {"type": "websocket.close", "code": 1011, "reason": "sync unavailable"}
 
     run(scenario)
+
+
+def test_a_sockets_own_channel_makes_no_redis_subscription(user):
+    async def scenario():
+        layer = get_channel_layer()
+        redis = Redis.from_url(layer._get_layer()._shards[0].host["address"])
+        try:
+            comm = communicator(f"token={token_for(user)}")
+            assert (await comm.connect())[0]
+            await receive_until(comm, "ready")
+            own = [name for name in layer._get_layer().channels if ".watch." not in name]
+            assert own
+            assert [count for _, count in await redis.pubsub_numsub(*own)] == [0] * len(own)
+            await comm.disconnect()
+        finally:
+            await redis.aclose()
+
+    run(scenario)

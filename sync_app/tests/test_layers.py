@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 
 import pytest
 from channels.layers import get_channel_layer
+from redis.asyncio import Redis
 
 from sync_app.layers import Inbox, SyncPubSubChannelLayer
 from sync_app.tests.helpers import run
@@ -91,5 +93,32 @@ def test_a_cancelled_receive_drops_the_channel():
         with pytest.raises(asyncio.CancelledError):
             await receiving
         assert channel not in layer._get_layer().channels
+
+    run(scenario)
+
+
+def test_a_group_only_channel_gets_group_messages_without_a_redis_subscription_of_its_own():
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_group_only_channel()
+        redis = Redis.from_url(layer._get_layer()._shards[0].host["address"])
+        await layer.group_add("group-only-test", channel)
+        try:
+            assert (await redis.pubsub_numsub(channel))[0][1] == 0
+            for n in range(3):  # the group's subscription may not be live for the first one
+                await layer.group_send("group-only-test", {"type": "group", "n": n})
+                with contextlib.suppress(TimeoutError):
+                    message = await asyncio.wait_for(layer.receive(channel), 2)
+                    break
+            assert message["type"] == "group"
+            receiving = asyncio.ensure_future(layer.receive(channel))
+            await asyncio.sleep(0.05)
+            receiving.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await receiving
+            assert channel not in layer._get_layer().channels
+        finally:
+            await layer.group_discard("group-only-test", channel)
+            await redis.aclose()
 
     run(scenario)

@@ -73,6 +73,12 @@ class SyncConsumer(Replay, Deadlines, OneTaskWebsocketConsumer):
         if expires_at is not None:
             self.schedule("expires_at", max(0.0, expires_at - time.time()))
 
+    async def new_channel_name(self) -> str:
+        """Only group messages (the user's updates, our barrier) reach a sync socket, so with the
+        sync layer its channel makes no Redis subscription of its own (`layers.py`)."""
+        group_only = getattr(self.channel_layer, "new_group_only_channel", None)
+        return await (group_only() if group_only is not None else self.channel_layer.new_channel())
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Channels' own also runs `close_old_connections` in its thread-sensitive thread: a
         thread hop per closed socket (in a reconnect storm, about 4 % of the event loop's
