@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafka_bridge.config import client_config
 from kafka_bridge.envelope import CloudEvent
+from kafka_bridge.lag import group_lag
 
 
 def create_topics(*names: str, partitions: int = 3) -> None:
@@ -21,6 +22,11 @@ def create_topics(*names: str, partitions: int = 3) -> None:
     if wanted:
         for future in admin.create_topics(wanted).values():
             future.result(timeout=10)
+
+
+def messages_behind(group: str, topics: list[str]) -> int:
+    """Records of `topics` that `group` has not committed yet, over all partitions."""
+    return sum(p.messages_behind for p in group_lag(group, topics))
 
 
 def end_offsets(topic: str) -> dict[int, int]:

@@ -18,10 +18,9 @@ from django.conf import settings
 
 from kafka_bridge.config import client_config
 from kafka_bridge.consumer.loop import ConsumerRunner
-from kafka_bridge.lag import group_lag
 from kafka_bridge.metrics import CONSUMER_CLIENTS_REPLACED
 from kafka_bridge.registry import ConsumerDefinition
-from kafka_bridge.tests.kafka_helpers import create_topics, produce, task_event, task_representation
+from kafka_bridge.tests.kafka_helpers import create_topics, messages_behind, produce, task_event, task_representation
 from tests.fixtures import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -84,7 +83,7 @@ def test_a_member_left_without_partitions_replaces_its_client_and_then_consumes(
             event = task_event(task_representation(title=f"task {n}"))
             produce(topic, key=event.subject, value=event.to_json(), headers={"ce_id": event.id, "ce_type": event.type})
         wait_until(
-            lambda: sum(p.messages_behind for p in group_lag(group, [topic])) == 0,
+            lambda: messages_behind(group, [topic]) == 0,
             timeout=30,
             interval=0.5,
             message="the replaced client consuming and committing",

@@ -19,11 +19,17 @@ import pytest
 from django.db import connection, connections, transaction
 
 from kafka_bridge import relay
-from kafka_bridge.lag import group_lag
 from kafka_bridge.models import OutboxEvent, ProcessedEvent
 from kafka_bridge.receivers import outbox_rows
 from kafka_bridge.tests import handlers
-from kafka_bridge.tests.kafka_helpers import end_offsets, headers_of, read_from, task_event, task_representation
+from kafka_bridge.tests.kafka_helpers import (
+    end_offsets,
+    headers_of,
+    messages_behind,
+    read_from,
+    task_event,
+    task_representation,
+)
 from kafka_bridge.topics import Topic
 from tasks_app.signals import task_updated
 from tests.fixtures import ManagedProcesses, subprocess_env, wait_until
@@ -123,8 +129,7 @@ def test_relay_killed_between_produce_and_mark_loses_nothing_and_redelivery_has_
         ),
     )
     wait_until(
-        lambda: sum(p.messages_behind for p in group_lag(group, [Topic.TASK_EVENTS.value])) == 0
-        and _log_has(consumer, "partitions assigned"),
+        lambda: messages_behind(group, [Topic.TASK_EVENTS.value]) == 0 and _log_has(consumer, "partitions assigned"),
         timeout=60,
         interval=0.5,
         message="consumer caught up",

@@ -17,7 +17,6 @@ from django.core.management import CommandError, call_command
 
 from kafka_bridge.consumer.loop import ConsumerRunner
 from kafka_bridge.envelope import CloudEvent
-from kafka_bridge.lag import group_lag
 from kafka_bridge.models import ProcessedEvent
 from kafka_bridge.registry import CONSUMERS, ConsumerDefinition
 from kafka_bridge.tests import handlers
@@ -25,6 +24,7 @@ from kafka_bridge.tests.kafka_helpers import (
     create_topics,
     end_offsets,
     headers_of,
+    messages_behind,
     produce,
     read_from,
     task_event,
@@ -116,7 +116,7 @@ def test_consumer_without_handlers_still_consumes_and_commits(bridge_consumer: B
     runner.start()
     try:
         wait_until(
-            lambda: sum(p.messages_behind for p in group_lag(definition.group_id, [TOPIC])) == 0,
+            lambda: messages_behind(definition.group_id, [TOPIC]) == 0,
             timeout=30,
             interval=0.5,
             message="offsets committed without handlers",

@@ -83,15 +83,20 @@ def test_the_configured_layer_keeps_an_inbox_per_channel_and_delivers_through_re
     run(scenario)
 
 
+async def cancel_a_receive(layer, channel: str) -> None:
+    """Start a receive on `channel`, let it wait, cancel it (its consumer leaving)."""
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0.05)
+    receiving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await receiving
+
+
 def test_a_cancelled_receive_drops_the_channel():
     async def scenario():
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        receiving = asyncio.ensure_future(layer.receive(channel))
-        await asyncio.sleep(0.05)
-        receiving.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await receiving
+        await cancel_a_receive(layer, channel)
         assert channel not in layer._get_layer().channels
 
     run(scenario)
@@ -111,11 +116,7 @@ def test_a_group_only_channel_gets_group_messages_without_a_redis_subscription_o
                     message = await asyncio.wait_for(layer.receive(channel), 2)
                     break
             assert message["type"] == "group"
-            receiving = asyncio.ensure_future(layer.receive(channel))
-            await asyncio.sleep(0.05)
-            receiving.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await receiving
+            await cancel_a_receive(layer, channel)
             assert channel not in layer._get_layer().channels
         finally:
             await layer.group_discard("group-only-test", channel)
