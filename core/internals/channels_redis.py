@@ -81,6 +81,12 @@ class PubSubChannelLayerWithInbox(RedisPubSubChannelLayer):
         return self._get_layer().new_group_only_channel(prefix)
 
 
+def first_shard_address(layer: Any) -> str:
+    """The Redis address of the pub/sub layer's first shard, for a client of one's own (tests
+    inspecting its subscriptions)."""
+    return layer._get_layer()._shards[0].host["address"]
+
+
 def can_publish_pipelined(layer: Any) -> bool:
     """Whether `publish_pipelined` works with `layer` (channels-redis' pub/sub layer)."""
     return isinstance(layer, RedisPubSubChannelLayer)

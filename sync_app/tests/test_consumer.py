@@ -18,6 +18,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 from redis.asyncio import Redis
 
+from core.internals.channels_redis import first_shard_address
 from sync_app.groups import user_group
 from sync_app.metrics import FRAMES_SENT, OPEN_CONNECTIONS
 from sync_app.protocol import layer_update_message
@@ -305,7 +306,7 @@ def test_disconnecting_leaves_no_group_subscription(user):
     async def scenario():
         layer = get_channel_layer()
         group_channel = layer._get_layer()._get_group_channel_name(user_group(user.pk))
-        redis = Redis.from_url(layer._get_layer()._shards[0].host["address"])
+        redis = Redis.from_url(first_shard_address(layer))
         try:
             comm = communicator(f"token={token_for(user)}")
             assert (await comm.connect())[0]
@@ -397,7 +398,7 @@ def test_a_connection_whose_layer_subscription_is_lost_is_closed_so_the_client_r
 def test_a_sockets_own_channel_makes_no_redis_subscription(user):
     async def scenario():
         layer = get_channel_layer()
-        redis = Redis.from_url(layer._get_layer()._shards[0].host["address"])
+        redis = Redis.from_url(first_shard_address(layer))
         try:
             comm = communicator(f"token={token_for(user)}")
             assert (await comm.connect())[0]

@@ -10,6 +10,7 @@ import pytest
 from channels.layers import get_channel_layer
 from redis.asyncio import Redis
 
+from core.internals.channels_redis import first_shard_address
 from sync_app.layers import Inbox, SyncPubSubChannelLayer
 from sync_app.tests.helpers import run
 
@@ -106,7 +107,7 @@ def test_a_group_only_channel_gets_group_messages_without_a_redis_subscription_o
     async def scenario():
         layer = get_channel_layer()
         channel = await layer.new_group_only_channel()
-        redis = Redis.from_url(layer._get_layer()._shards[0].host["address"])
+        redis = Redis.from_url(first_shard_address(layer))
         await layer.group_add("group-only-test", channel)
         try:
             assert (await redis.pubsub_numsub(channel))[0][1] == 0
