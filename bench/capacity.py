@@ -15,14 +15,19 @@ from dataclasses import dataclass
 
 USABLE_CORE_FRACTION = 0.7
 RATES = (1_000, 10_000)
-# How each role grows; anything not listed scales by replicas.
+# How each role grows; anything not listed scales by replicas. A role is looked up by its name
+# before any parenthesis: "broker (Apache Kafka)" and "broker (Tansu)" are both "broker".
 SINGLE_PROCESS = {"relay": "one leader (replicas are standbys)", "beat": "exactly one"}
 SERVERS = {
     "PostgreSQL": "cores of the database server",
-    "broker (Tansu)": "cores of the brokers",
+    "broker": "cores of the brokers",
     "RabbitMQ": "cores of the server",
     "Redis": "cores of the server",
 }
+
+
+def _kind(role: str) -> str:
+    return role.split(" (", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -46,15 +51,15 @@ def plan(
     for role, ms in cpu_ms_per_action.items():
         cores = {rate: rate * ms / 1000 for rate in rates}
         replicas = {rate: max(1, math.ceil(busy / USABLE_CORE_FRACTION)) for rate, busy in cores.items()}
-        scales_by = SINGLE_PROCESS.get(role) or SERVERS.get(role) or "replicas"
+        scales_by = SINGLE_PROCESS.get(_kind(role)) or SERVERS.get(_kind(role)) or "replicas"
         rows.append(Row(role, ms, cores, replicas, scales_by, (idle_cores or {}).get(role)))
     return rows
 
 
 def _replicas(row: Row, rate: int) -> str:
-    if row.role in SINGLE_PROCESS:
+    if _kind(row.role) in SINGLE_PROCESS:
         return "1" if row.replicas[rate] == 1 else "**1: more than one process can do**"
-    if row.role in SERVERS:
+    if _kind(row.role) in SERVERS:
         return f"{row.replicas[rate]} cores"
     return str(row.replicas[rate])
 

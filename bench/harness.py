@@ -1,8 +1,9 @@
 """What a benchmark run owns: its broker, its database, its queue names and its child processes.
 
 `Harness.open()` must run before Django is set up: it points this process's environment (and so
-every child's) at a fresh Tansu broker on a free port, a database `bench_<id>` (created and
-migrated here, dropped at the end), a Celery queue and a channel-layer prefix of its own. Nothing
+every child's) at a fresh embedded broker on a free port (Apache Kafka or Tansu, `broker_kind`), a
+database `bench_<id>` (created and migrated here, dropped at the end), a Celery queue and a
+channel-layer prefix of its own. Nothing
 that the run did not start is touched; everything it started is stopped in `close()`.
 """
 
@@ -19,7 +20,10 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kafka_bridge.embedded import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -28,6 +32,8 @@ NOFILE_WANTED = 20_000
 # What docker/entrypoint/web sets: under ASGI every request runs in a thread of its own, so
 # without a pool each one opens a PostgreSQL session (bench/README.md, performance).
 WEB_DATABASE_POOL_MAX_SIZE = "10"
+# The embedded brokers (kafka_bridge.embedded's kinds) as reports, roles and log files name them.
+BROKER_NAMES = {"apache": "Apache Kafka", "tansu": "Tansu"}
 
 
 def raise_nofile() -> None:
@@ -93,14 +99,25 @@ class Child:
         wait_until(seen, timeout, f"{self.name}: {text!r} in {self.log_path}")
 
 
+def broker_role(kind: str) -> str:
+    """The broker's role in CPU and memory tables: "broker (Apache Kafka)", "broker (Tansu)"."""
+    return f"broker ({BROKER_NAMES[kind]})"
+
+
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, broker: str | None = None) -> None:
+        """`broker`: "apache" or "tansu"; default KAFKA_EMBEDDED_BROKER's, else Tansu."""
+        from kafka_bridge.embedded import broker_from_environment
+
+        self.broker_kind = broker or broker_from_environment()
+        if self.broker_kind not in BROKER_NAMES:
+            raise ValueError(f"unknown broker {self.broker_kind!r}; one of {', '.join(BROKER_NAMES)}")
         self.run_id = uuid.uuid4().hex[:8]
         self.log_dir = Path(f"/tmp/todo-bench-{self.run_id}")
         self.db_name = f"bench_{self.run_id}"
         self.queue = f"bench-{self.run_id}"
         self.children: list[Child] = []
-        self.broker: subprocess.Popen[bytes] | None = None
+        self.broker: EmbeddedBroker | None = None
         self.db_params: dict[str, Any] = {}
         self.kafka = ""
         self.worker_count = 0
@@ -117,7 +134,8 @@ class Harness:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         port = embedded.free_port()
         self.kafka = f"127.0.0.1:{port}"
-        self.broker = embedded.start(port, log_path=self.log_dir / "tansu.log")
+        log_path = self.log_dir / f"{self.broker_name.lower().replace(' ', '-')}.log"
+        self.broker = embedded.start(port, broker=self.broker_kind, log_path=log_path)
 
         base = environ.Env.db_url_config(os.environ.get("DATABASE_URL", "postgres://postgres@localhost:5432/todo"))
         self.db_params = {
@@ -156,6 +174,14 @@ class Harness:
         from kafka_bridge.topics import ensure_topics
 
         ensure_topics()
+
+    @property
+    def broker_name(self) -> str:
+        return BROKER_NAMES[self.broker_kind]
+
+    @property
+    def broker_role(self) -> str:
+        return broker_role(self.broker_kind)
 
     def close(self) -> None:
         self.stop_all()
@@ -223,7 +249,8 @@ class Harness:
 
     def consumer(self, name: str, *, wait: bool = True, suffix: str = "", group: str = "") -> Child:
         """`run_consumer name`, in the definition's group or in `group` (a group of its own: on
-        Tansu, members of one group stopped together wedge it; bench/README.md)."""
+        Tansu, members of one group stopped together wedge it, bench/README.md; Apache Kafka
+        rebalances them, so a group of one is right on both)."""
         command = ["run_consumer", name, *(["--group", group] if group else [])]
         child = self.manage(f"consumer-{name}{suffix}", *command, LOG_LEVEL="INFO")
         if wait:
@@ -326,7 +353,8 @@ class Harness:
 
     def stop_together(self, children: list[Child]) -> None:
         """Stop several children at once: all are signalled, then each is waited for. Never
-        several members of one consumer group on Tansu (bench/README.md, platform facts)."""
+        several members of one consumer group: Tansu wedges the group (bench/README.md, platform
+        facts); Apache Kafka does not, and stopping them apart costs it nothing."""
         for child in children:
             if child.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

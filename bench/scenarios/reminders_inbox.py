@@ -181,7 +181,7 @@ def _cpu_snapshot(harness: Harness, children: list[Child]) -> dict[str, float]:
             snapshot["relay"] = _cpu_seconds(child.pid)
     broker = getattr(harness.broker, "process", None)
     if broker is not None:
-        snapshot["kafka (tansu)"] = _cpu_seconds(broker.pid)
+        snapshot[harness.broker_role] = _cpu_seconds(broker.pid)
     for name, pids in _service_pids().items():
         snapshot[name] = sum(_cpu_seconds(pid) for pid in pids)
     times = os.times()
