@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import connection
+
 from audit_app.services import audit_records_store
 from kafka_bridge.envelope import CloudEvent
 from kafka_bridge.records import ConsumedRecord
@@ -71,3 +73,36 @@ def store_events(*events: CloudEvent, topic: str = "task-events") -> None:
 
 def garbage_value() -> bytes:
     return json.dumps({"hello": "world"}).encode()
+
+
+def analyse_production_like_rows(rows: int = 30_000) -> None:
+    """Rows over every partition of the log (and the default one) shaped as a deployment's, then
+    ANALYZE, in the caller's transaction: plan checks then see the same statistics whatever other
+    tests committed and whenever autovacuum analysed it. Many users, a few events per task, one
+    correlation id per request, a completion in fifty events, a dead letter in a hundred."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(substring(c.relname from 'p(\\d{8})$')), max(substring(c.relname from 'p(\\d{8})$'))"
+            " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'audit_log'::regclass"
+        )
+        first, last = cursor.fetchone()
+        cursor.execute(
+            """
+            INSERT INTO audit_log (event_id, topic, kafka_partition, kafka_offset, event_type, user_id,
+                                   task_id, correlation_id, occurred_at, sequence, received_at)
+            SELECT gen_random_uuid(),
+                   CASE WHEN i %% 100 = 0 THEN 'reminders.dlq' ELSE 'task-events' END,
+                   0, i,
+                   CASE WHEN i %% 50 = 0 THEN 'task.completed' ELSE 'task.updated' END,
+                   (i %% 500)::text,
+                   md5((i / 3)::text)::uuid,
+                   'req-' || (i / 2),
+                   span.since + (span.until - span.since) * (i::float8 / %(rows)s),
+                   i, now()
+            FROM generate_series(1, %(rows)s) AS i,
+                 (SELECT to_date(%(first)s, 'YYYYMMDD')::timestamptz - interval '2 days' AS since,
+                         to_date(%(last)s, 'YYYYMMDD')::timestamptz + interval '3 days' AS until) AS span
+            """,
+            {"rows": rows, "first": first, "last": last},
+        )
+        cursor.execute("ANALYZE audit_log")

@@ -7,7 +7,7 @@ Sequential scans are disabled for the check: on a test-sized table they are chea
 million rows they are not; what matters here is that a sort-free index path exists.
 
 The planner picks among those paths by each partition's statistics, so every check plans on
-statistics the test sets itself (`production_like_statistics`): whatever rows other tests
+statistics the test sets itself (`analyse_production_like_rows`): whatever rows other tests
 committed, and whenever autovacuum analysed them, would otherwise decide it (a partition analysed
 with two users in it makes any other user look rarer than any task).
 """
@@ -23,6 +23,7 @@ import pytest
 from django.db import connection
 
 from audit_app.selectors import AuditFilters, audit_log_before, audit_log_list
+from audit_app.tests.factories import analyse_production_like_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -38,36 +39,8 @@ class Member:
 
 
 @pytest.fixture(autouse=True)
-def production_like_statistics() -> None:
-    """Rows over every partition (and the default one) shaped as a deployment's, then ANALYZE,
-    all in the test's transaction: many users, a few events per task, one correlation id per
-    request, a completion in fifty events, a dead letter in a hundred."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT min(substring(c.relname from 'p(\\d{8})$')), max(substring(c.relname from 'p(\\d{8})$'))"
-            " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'audit_log'::regclass"
-        )
-        first, last = cursor.fetchone()
-        cursor.execute(
-            """
-            INSERT INTO audit_log (event_id, topic, kafka_partition, kafka_offset, event_type, user_id,
-                                   task_id, correlation_id, occurred_at, sequence, received_at)
-            SELECT gen_random_uuid(),
-                   CASE WHEN i %% 100 = 0 THEN 'reminders.dlq' ELSE 'task-events' END,
-                   0, i,
-                   CASE WHEN i %% 50 = 0 THEN 'task.completed' ELSE 'task.updated' END,
-                   (i %% 500)::text,
-                   md5((i / 3)::text)::uuid,
-                   'req-' || (i / 2),
-                   span.since + (span.until - span.since) * (i::float8 / %(rows)s),
-                   i, now()
-            FROM generate_series(1, %(rows)s) AS i,
-                 (SELECT to_date(%(first)s, 'YYYYMMDD')::timestamptz - interval '2 days' AS since,
-                         to_date(%(last)s, 'YYYYMMDD')::timestamptz + interval '3 days' AS until) AS span
-            """,
-            {"rows": 30_000, "first": first, "last": last},
-        )
-        cursor.execute("ANALYZE audit_log")
+def _statistics() -> None:
+    analyse_production_like_rows()
 
 
 def plan(queryset: Any) -> str:
