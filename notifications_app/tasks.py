@@ -6,14 +6,19 @@ so a killed worker's job runs again; the claim in `services.sending` makes any r
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from core.correlation import correlation_scope
 from notifications_app.services.notifications import notifications_requeue_stale
-from notifications_app.services.sending import notification_deliver
+from notifications_app.services.sending import notifications_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -30,26 +35,58 @@ _LEASE_SLACK_SECONDS = 0.5
     retry_backoff_max=60,
     max_retries=10,
 )
-def send_notification_task(notification_id: str) -> str:
-    """Send one notification (one attempt). Retries of failed sends are new jobs with a countdown,
-    enqueued by the service that recorded the failure."""
-    result = notification_deliver(notification_id=notification_id)
-    if result.retry_in is not None:
-        enqueue_send_notification(notification_id, countdown=result.retry_in + _LEASE_SLACK_SECONDS)
-    return result.status
+def send_notification_task(*notification_ids: str, correlation_ids: Sequence[str | None] | None = None) -> list[str]:
+    """Send these notifications (one attempt each), the n-th under `correlation_ids[n]` if given.
+    Retries of failed sends are new one-notification jobs with a countdown, enqueued by the
+    service that recorded the failure."""
+    results = notifications_deliver(notification_ids=notification_ids, correlation_ids=correlation_ids)
+    scopes = dict(zip(notification_ids, correlation_ids or (), strict=False))
+    for notification_id, result in results.items():
+        if result.retry_in is not None:
+            with _scope(scopes.get(notification_id)):
+                enqueue_send_notification(notification_id, countdown=result.retry_in + _LEASE_SLACK_SECONDS)
+    return [result.status for result in results.values()]
 
 
-def enqueue_send_notification(notification_id: Any, *, countdown: float = 0.0) -> None:
-    """Enqueue a send job. A failure to reach the broker is logged, not raised: the record is
-    committed and the stale-work sweep enqueues it again."""
+def _scope(correlation_id: str | None) -> contextlib.AbstractContextManager[Any]:
+    return correlation_scope(correlation_id) if correlation_id else contextlib.nullcontext()
+
+
+def _publish(notification_ids: Sequence[Any], correlation_ids: Sequence[str | None] | None, countdown: float) -> None:
+    """Publish one send job; a failure to reach the broker is logged, not raised: the records are
+    committed and the stale-work sweep enqueues them again."""
     try:
-        send_notification_task.apply_async(args=[str(notification_id)], countdown=countdown or None)
+        send_notification_task.apply_async(
+            args=[str(notification_id) for notification_id in notification_ids],
+            kwargs={"correlation_ids": list(correlation_ids)} if correlation_ids else None,
+            countdown=countdown or None,
+        )
     except Exception:  # noqa: BLE001 - see the docstring
         logger.warning(
             "could not enqueue a notification send; the sweep will retry",
-            extra={"notification_id": str(notification_id)},
+            extra={"notification_ids": [str(notification_id) for notification_id in notification_ids]},
             exc_info=True,
         )
+
+
+def enqueue_send_notification(notification_id: Any, *, countdown: float = 0.0) -> None:
+    """Enqueue the send job of one notification (under the current correlation id)."""
+    _publish([notification_id], None, countdown)
+
+
+def enqueue_send_notifications(notifications: Sequence[tuple[Any, str | None]]) -> None:
+    """Enqueue the send jobs of many (notification id, correlation id) pairs, in even chunks of at
+    most NOTIFICATION_SEND_BATCH_SIZE: one job sends its chunk over one SMTP connection with two
+    commits, and the chunks go to as many worker threads. Each job is published under its first
+    notification's correlation id; each e-mail is sent under its own."""
+    if not notifications:
+        return
+    count = len(notifications)
+    jobs = math.ceil(count / max(1, settings.NOTIFICATION_SEND_BATCH_SIZE))
+    for job in range(jobs):
+        chunk = notifications[job * count // jobs : (job + 1) * count // jobs]
+        with _scope(chunk[0][1]):
+            _publish([notification_id for notification_id, _ in chunk], [cid for _, cid in chunk], 0.0)
 
 
 @shared_task(ignore_result=True)

@@ -24,7 +24,7 @@ from notifications_app.models import Notification, NotificationChannel, Notifica
 from notifications_app.selectors import user_emails
 from notifications_app.services.notifications import (
     InvalidReminder,
-    enqueue_send_on_commit,
+    enqueue_sends_on_commit,
     new_notification_fields,
     notification_requeue,
     parse_reminder_ids,
@@ -91,11 +91,14 @@ def notifications_create_for_reminders(
     Notification.objects.bulk_create(new, ignore_conflicts=True)
     new_ids = [notification.id for notification in new]
     written = set(Notification.objects.filter(id__in=new_ids).values_list("id", flat=True)) if new else set()
-    # Each job carries its own event's correlation id, not the batch's.
-    for notification in new:
-        if notification.id in written and notification.status == NotificationStatus.QUEUED:
-            with _scope(wanted[notification.reminder_id].correlation_id):
-                enqueue_send_on_commit(notification.id)
+    # A few notifications per send job; each e-mail is sent under its own event's correlation id.
+    enqueue_sends_on_commit(
+        [
+            (notification.id, wanted[notification.reminder_id].correlation_id)
+            for notification in new
+            if notification.id in written and notification.status == NotificationStatus.QUEUED
+        ]
+    )
     for reminder_id, notification in existing.items():
         if notification.status == NotificationStatus.DEAD:
             with _scope(wanted[reminder_id].correlation_id):

@@ -42,6 +42,15 @@ def enqueue_send_on_commit(notification_id: Any) -> None:
     transaction.on_commit(enqueue)
 
 
+def enqueue_sends_on_commit(notifications: list[tuple[Any, str | None]]) -> None:
+    """Enqueue the send jobs of (notification id, correlation id) pairs once the transaction
+    commits, a few notifications per job (`tasks.enqueue_send_notifications`)."""
+    from notifications_app.tasks import enqueue_send_notifications  # the task module imports services
+
+    if notifications:
+        transaction.on_commit(lambda: enqueue_send_notifications(notifications))
+
+
 def _uuid(value: Any, name: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))

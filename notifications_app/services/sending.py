@@ -1,15 +1,20 @@
-"""Sending one notification: claim it, send the e-mail, record the outcome.
+"""Sending notifications, a few per job: claim them, send each e-mail, record the outcomes.
 
-Each step that writes is its own short transaction, and the e-mail is sent between them, outside
-any transaction, so a slow mail server never holds a row lock or a database connection open
-in a transaction. The claim leases the record (`sending` until `lease_expires_at`):
+Each step that writes is one short transaction for the whole batch (the claim, then the `sent`
+records with their `reminder.sent` outbox rows in one INSERT), and the e-mails are sent between
+them, outside any transaction, over the thread's one SMTP connection, so a slow mail server
+never holds a row lock or a database connection open in a transaction. Per e-mail that is two
+commits (each an fsync and, for the outbox, a NOTIFY serialized with every other one) shared by
+the batch instead of paid by each (bench/README.md, scenario 6b). The claim leases each record
+(`sending` until `lease_expires_at`):
 
 - a sent, dead or skipped notification is never sent again, however often its job runs;
 - a job that finds another attempt's lease still running comes back when it ends;
 - a worker killed mid-send leaves the record `sending`; once the lease has passed, the redelivered
   job (acks late) or the stale-work sweep sends it again, with the same Message-ID. That repeat
   can reach the recipient twice only if the kill fell between the server's acceptance and the
-  commit of `sent`.
+  commit of `sent`, which comes once the batch's e-mails are all sent (a failed one records its
+  failure at once, in a transaction of its own).
 
 A dead notification (permanent failure, or attempts exhausted) emits `reminder.failed` on
 `reminders` and writes one dead letter to `reminders.dlq`: a redrivable `reminder.due` copy
@@ -22,8 +27,11 @@ A dead notification (permanent failure, or attempts exhausted) emits `reminder.f
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +40,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.correlation import correlation_scope
+from core.domain_events import outbox_batch
 from notifications_app import mail_connections, metrics, signals
 from notifications_app.delivery_errors import SendFailure, classify_send_error, retry_delay
 from notifications_app.emails import build_reminder_message, render_reminder_email
@@ -44,6 +54,7 @@ logger = logging.getLogger(__name__)
 # A retry job may run a moment before `next_attempt_at` (clock skew between hosts).
 _EARLY_TOLERANCE = timedelta(seconds=1)
 _NOT_TO_SEND = FINAL_SENT_STATUSES | {NotificationStatus.DEAD, NotificationStatus.SKIPPED}
+_LEASE_RUN_OUT = SendFailure(transient=True, reason="not sent: the job's earlier sends took half the send lease")
 
 
 @dataclass(frozen=True)
@@ -104,15 +115,9 @@ def _mark_dead(notification: Notification, *, reason: str, now: datetime) -> Non
     logger.warning("notification dead", extra={"notification_id": str(notification.id), "reason": reason[:500]})
 
 
-@transaction.atomic
-def notification_claim(*, notification_id: Any, now: datetime | None = None) -> Claim | SendResult:
-    """Take the notification for one send attempt, or say why not (a `SendResult`)."""
-    now = now or timezone.now()
-    notification = (
-        Notification.objects.select_for_update(of=("self",)).select_related("user").filter(id=notification_id).first()
-    )
-    if notification is None:
-        return SendResult(status="missing")
+def _claim_one(notification: Notification, now: datetime) -> Claim | SendResult:
+    """Lease one locked notification for a send attempt (its fields set, not saved), or say why
+    not (a `SendResult`; the rare outcomes that write, skipped and dead, save here)."""
     if notification.status in _NOT_TO_SEND:
         return SendResult(status=notification.status)
     if notification.status == NotificationStatus.SENDING and (notification.lease_expires_at or now) > now:
@@ -140,9 +145,7 @@ def notification_claim(*, notification_id: Any, now: datetime | None = None) -> 
     notification.recipient = recipient
     notification.lease_expires_at = now + timedelta(seconds=settings.NOTIFICATION_SEND_LEASE_SECONDS)
     notification.next_attempt_at = None
-    notification.save(
-        update_fields=["status", "attempts", "recipient", "lease_expires_at", "next_attempt_at", "updated_at"]
-    )
+    notification.updated_at = now  # bulk_update does not apply auto_now
     user = notification.user
     return Claim(
         notification_id=notification.id,
@@ -154,26 +157,84 @@ def notification_claim(*, notification_id: Any, now: datetime | None = None) -> 
     )
 
 
+_CLAIM_FIELDS = ["status", "attempts", "recipient", "lease_expires_at", "next_attempt_at", "updated_at"]
+_SENT_FIELDS = ["status", "sent_at", "provider_message_id", "lease_expires_at", "last_error", "updated_at"]
+
+
+def _locked(notification_ids: Sequence[Any], *, with_user: bool = False) -> list[Notification]:
+    # Locked in id order: two jobs claiming overlapping batches cannot deadlock.
+    rows = Notification.objects.select_for_update(of=("self",)).filter(id__in=list(notification_ids)).order_by("id")
+    return list(rows.select_related("user") if with_user else rows)
+
+
 @transaction.atomic
-def notification_record_sent(*, claim: Claim, provider_message_id: str, now: datetime | None = None) -> SendResult:
-    """The server or ESP accepted the e-mail: `sent`, and `reminder.sent` is emitted once."""
+def notifications_claim(
+    *, notification_ids: Sequence[Any], now: datetime | None = None
+) -> dict[str, Claim | SendResult]:
+    """Take each notification for one send attempt, or say why not (a `SendResult`), keyed by
+    the id as given; one transaction and one UPDATE for the leases, whatever the batch's size."""
     now = now or timezone.now()
-    notification = Notification.objects.select_for_update().get(id=claim.notification_id)
-    if notification.sent_at is not None:
-        return SendResult(status=notification.status)  # a concurrent attempt got there first
-    # An ESP's tracking webhook may have beaten this commit (delivered/bounced): keep its status.
-    if notification.status not in FINAL_SENT_STATUSES:
-        notification.status = NotificationStatus.SENT
-    notification.sent_at = now
-    notification.provider_message_id = provider_message_id
-    notification.lease_expires_at = None
-    notification.last_error = ""
-    notification.save(
-        update_fields=["status", "sent_at", "provider_message_id", "lease_expires_at", "last_error", "updated_at"]
-    )
-    signals.reminder_sent.send(sender=Notification, **_outcome_signal_kwargs(notification))
-    metrics.NOTIFICATION_ATTEMPTS.labels("sent").inc()
-    return SendResult(status=NotificationStatus.SENT)
+    found = {str(notification.id): notification for notification in _locked(notification_ids, with_user=True)}
+    outcomes: dict[str, Claim | SendResult] = {}
+    leased = []
+    for notification_id in notification_ids:
+        key = str(notification_id)
+        if key in outcomes:
+            continue
+        notification = found.get(key)
+        outcomes[key] = SendResult(status="missing") if notification is None else _claim_one(notification, now)
+        if isinstance(outcomes[key], Claim):
+            leased.append(notification)
+    Notification.objects.bulk_update(leased, _CLAIM_FIELDS)
+    return outcomes
+
+
+def notification_claim(*, notification_id: Any, now: datetime | None = None) -> Claim | SendResult:
+    """Take the notification for one send attempt, or say why not (a `SendResult`)."""
+    return notifications_claim(notification_ids=[notification_id], now=now)[str(notification_id)]
+
+
+@transaction.atomic
+def notifications_record_sent(
+    *,
+    sent: Sequence[tuple[Claim, str]],
+    correlation_ids: dict[str, str | None] | None = None,
+    now: datetime | None = None,
+) -> dict[str, SendResult]:
+    """The server or ESP accepted these e-mails ((claim, provider message id) each): `sent`, and
+    `reminder.sent` emitted once each, under its notification's correlation id; one UPDATE and
+    one outbox INSERT for the batch."""
+    now = now or timezone.now()
+    provider_ids = {str(claim.notification_id): provider_id for claim, provider_id in sent}
+    correlation_ids = correlation_ids or {}
+    outcomes: dict[str, SendResult] = {}
+    recorded = []
+    for notification in _locked(list(provider_ids)):
+        key = str(notification.id)
+        if notification.sent_at is not None:
+            outcomes[key] = SendResult(status=notification.status)  # a concurrent attempt got there first
+            continue
+        # An ESP's tracking webhook may have beaten this commit (delivered/bounced): keep its status.
+        if notification.status not in FINAL_SENT_STATUSES:
+            notification.status = NotificationStatus.SENT
+        notification.sent_at = now
+        notification.provider_message_id = provider_ids[key]
+        notification.lease_expires_at = None
+        notification.last_error = ""
+        notification.updated_at = now
+        recorded.append(notification)
+        outcomes[key] = SendResult(status=NotificationStatus.SENT)
+    Notification.objects.bulk_update(recorded, _SENT_FIELDS)
+    with outbox_batch():
+        for notification in recorded:
+            with _scope(correlation_ids.get(str(notification.id))):
+                signals.reminder_sent.send(sender=Notification, **_outcome_signal_kwargs(notification))
+    metrics.NOTIFICATION_ATTEMPTS.labels("sent").inc(len(recorded))
+    return outcomes
+
+
+def _scope(correlation_id: str | None) -> contextlib.AbstractContextManager[Any]:
+    return correlation_scope(correlation_id) if correlation_id else contextlib.nullcontext()
 
 
 @transaction.atomic
@@ -227,13 +288,35 @@ def send_email_for_claim(claim: Claim) -> str:
     return str(provider_id or claim.message_id)[:255]
 
 
+def notifications_deliver(
+    *, notification_ids: Sequence[Any], correlation_ids: Sequence[str | None] | None = None
+) -> dict[str, SendResult]:
+    """One send attempt for each notification, end to end, keyed by the id as given; each
+    e-mail sent and logged under its correlation id (`correlation_ids`, in the same order; none:
+    the caller's). Safe to run any number of times for the same notifications."""
+    scopes = {str(n): c for n, c in zip(notification_ids, correlation_ids or (), strict=False)}
+    claims = notifications_claim(notification_ids=notification_ids)
+    # Past half the lease another attempt could soon take the rest: they are retried instead.
+    send_until = time.monotonic() + settings.NOTIFICATION_SEND_LEASE_SECONDS / 2
+    outcomes: dict[str, SendResult] = {}
+    sent: list[tuple[Claim, str]] = []
+    for key, claim in claims.items():
+        if not isinstance(claim, Claim):
+            outcomes[key] = claim
+            continue
+        with _scope(scopes.get(key)):
+            if time.monotonic() > send_until:
+                outcomes[key] = notification_record_failure(claim=claim, failure=_LEASE_RUN_OUT)
+                continue
+            try:
+                sent.append((claim, send_email_for_claim(claim)))
+            except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded, none is lost
+                outcomes[key] = notification_record_failure(claim=claim, failure=classify_send_error(exc))
+    if sent:
+        outcomes.update(notifications_record_sent(sent=sent, correlation_ids=scopes))
+    return {str(n): outcomes[str(n)] for n in notification_ids}
+
+
 def notification_deliver(*, notification_id: Any) -> SendResult:
-    """One send attempt, end to end. Safe to run any number of times for the same notification."""
-    claim = notification_claim(notification_id=notification_id)
-    if not isinstance(claim, Claim):
-        return claim
-    try:
-        provider_message_id = send_email_for_claim(claim)
-    except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded, none is lost
-        return notification_record_failure(claim=claim, failure=classify_send_error(exc))
-    return notification_record_sent(claim=claim, provider_message_id=provider_message_id)
+    """One send attempt, end to end (the one-notification case of `notifications_deliver`)."""
+    return notifications_deliver(notification_ids=[notification_id])[str(notification_id)]

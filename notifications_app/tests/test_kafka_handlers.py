@@ -70,33 +70,52 @@ def test_reminder_due_creates_one_queued_notification_and_enqueues_it_on_commit(
     assert ProcessedEvent.objects.filter(group=GROUP, event_id=event.id).exists()
 
 
+def _published_jobs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str | None]]:
+    """The send jobs published from now on, each as {notification id: its correlation id}."""
+    jobs: list[dict[str, str | None]] = []
+
+    def publish(args: list[str], kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+        correlation_ids = (kwargs or {}).get("correlation_ids") or [get_correlation_id()] * len(args)
+        jobs.append(dict(zip(args, correlation_ids, strict=True)))
+
+    monkeypatch.setattr("notifications_app.tasks.send_notification_task.apply_async", publish)
+    return jobs
+
+
 def test_a_batch_costs_the_same_statements_as_one_reminder(
-    make_user: Any, django_capture_on_commit_callbacks: Any
+    make_user: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
+    settings.NOTIFICATION_SEND_BATCH_SIZE = 12
+    jobs = _published_jobs(monkeypatch)
     users = [make_user(f"batch-{n}") for n in range(5)]
     one = [_record(_due_event(users[0]))]
     many = [_record(_due_event(users[n % 5]), offset) for n, offset in enumerate(range(1, 51))]
 
     with CaptureQueriesContext(connection) as single, django_capture_on_commit_callbacks():
         create_notifications(one)
-    with CaptureQueriesContext(connection) as batch, django_capture_on_commit_callbacks() as callbacks:
+    with (
+        CaptureQueriesContext(connection) as batch,
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
         create_notifications(many)
 
     # Users, processed ids, existing notifications, the insert, what it wrote; and the savepoint
     # pair of the service's atomic block inside this test's transaction.
     assert len(batch.captured_queries) == len(single.captured_queries) <= 7
     assert Notification.objects.count() == 51
-    assert len(callbacks) == 50
+    # One callback publishes the 50 sends in even jobs of at most NOTIFICATION_SEND_BATCH_SIZE.
+    assert len(callbacks) == 1
+    assert [len(job) for job in jobs] == [10] * 5
+    reminders = [record.event.data["reminder"]["id"] for record in many]
+    created = {str(n) for n in Notification.objects.filter(reminder_id__in=reminders).values_list("id", flat=True)}
+    published = [notification for job in jobs for notification in job]
+    assert sorted(published) == sorted(created)
 
 
-def test_each_send_job_carries_its_own_events_correlation_id(
+def test_each_send_carries_its_own_events_correlation_id(
     make_user: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    enqueued: list[tuple[str, str | None]] = []
-    monkeypatch.setattr(
-        "notifications_app.tasks.enqueue_send_notification",
-        lambda notification_id, **_: enqueued.append((str(notification_id), get_correlation_id())),
-    )
+    jobs = _published_jobs(monkeypatch)
     user = make_user("carol")
     records = [_record(_due_event(user), n, correlation_id=f"request-{n}") for n in range(3)]
     without = _record(_due_event(user), 3)  # an event that names none gets one of its own
@@ -106,7 +125,8 @@ def test_each_send_job_carries_its_own_events_correlation_id(
 
     by_reminder = {str(n.id): str(n.reminder_id) for n in Notification.objects.all()}
     wanted = {r.event.data["reminder"]["id"]: r.headers["correlation_id"] for r in records}
-    got = {by_reminder[notification]: cid for notification, cid in enqueued}
+    got = {by_reminder[notification]: cid for job in jobs for notification, cid in job.items()}
+    assert len(jobs) == 1
     assert {reminder: got[reminder] for reminder in wanted} == wanted
     assert got[without.event.data["reminder"]["id"]] not in (None, *wanted.values())
 
