@@ -51,12 +51,12 @@ def web_ticks(pids: list[int], serving: list[int]) -> tuple[int, int]:
     return sum(_ticks(f"/proc/{p}/stat") for p in pids), sum(_ticks(f"/proc/{p}/task/{p}/stat") for p in serving)
 
 
-def _seed(count: int, path: Path) -> None:
+def _seed(prefix: str, count: int, path: Path) -> None:
     from bench.scenarios.common import make_users, token_for
     from bench.userload import WORDS
     from tasks_app.models import Task
 
-    users = make_users("web-cpu", count)
+    users = make_users(prefix, count)
     titles = [(u, f"{random.choice(WORDS)} {random.choice(WORDS)} u{u.pk}") for u in users for _ in range(5)]
     tasks = Task.objects.bulk_create([Task(owner=u, title=title) for u, title in titles], batch_size=5000)
     by_owner: dict[int, list[str]] = {}
@@ -180,12 +180,15 @@ def run(args: argparse.Namespace) -> list[dict]:
     try:
         from bench.scenarios.users_10k import backend_pids
 
-        users_file = harness.log_dir / "web-cpu-users.json"
-        _seed(max(200, *(int(n) for n in args.sockets.split(","))), users_file)
+        count = max(200, *(int(n) for n in args.sockets.split(",")))
         backends, pg = backend_pids(harness)
         if args.relay:
             harness.relay()
-        for server in servers:
+        for k, server in enumerate(servers):
+            # Users and tasks of its own: the tasks another server's client completed or deleted
+            # would answer 404.
+            users_file = harness.log_dir / f"web-cpu-users-{server}.json"
+            _seed(f"web-cpu-s{k}", count, users_file)
             rows += measure(harness, args, server, users_file, backends)
         pg.close()
     finally:
