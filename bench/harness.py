@@ -104,6 +104,13 @@ def broker_role(kind: str) -> str:
     return f"broker ({BROKER_NAMES[kind]})"
 
 
+def tansu_workarounds(kind: str) -> str:
+    """KAFKA_TANSU_WORKAROUNDS for the children (unless the environment sets it): on exactly with
+    Tansu, as the test harness sets it. The children get an explicit broker address, so settings
+    would otherwise take them for an external broker and turn them off on Tansu too."""
+    return os.environ.get("KAFKA_TANSU_WORKAROUNDS") or ("true" if kind == "tansu" else "false")
+
+
 class Harness:
     def __init__(self, broker: str | None = None) -> None:
         """`broker`: "apache" or "tansu"; default KAFKA_EMBEDDED_BROKER's, else Tansu."""
@@ -153,6 +160,7 @@ class Harness:
             DJANGO_SETTINGS_MODULE="todo_project.settings",
             DATABASE_URL=f"postgres://{auth}{'@' if auth else ''}{host}:{self.db_params['port']}/{self.db_name}",
             KAFKA_BOOTSTRAP_SERVERS=self.kafka,
+            KAFKA_TANSU_WORKAROUNDS=tansu_workarounds(self.broker_kind),
             CELERY_TASK_DEFAULT_QUEUE=self.queue,
             CHANNEL_LAYER_PREFIX=f"bench-{self.run_id}",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),

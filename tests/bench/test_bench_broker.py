@@ -6,7 +6,7 @@ import pytest
 
 from bench import capacity
 from bench.__main__ import choose_broker
-from bench.harness import Harness, broker_role
+from bench.harness import Harness, broker_role, tansu_workarounds
 
 
 @pytest.fixture
@@ -39,3 +39,12 @@ def test_the_harness_names_its_broker_and_the_capacity_table_sizes_it_in_cores(k
 def test_an_unknown_broker_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown broker"):
         Harness("redpanda")
+
+
+def test_the_tansu_workarounds_are_on_exactly_with_tansu_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KAFKA_TANSU_WORKAROUNDS", raising=False)
+    assert (tansu_workarounds("tansu"), tansu_workarounds("apache")) == ("true", "false")
+    monkeypatch.setenv("KAFKA_TANSU_WORKAROUNDS", "false")
+    assert tansu_workarounds("tansu") == "false"
