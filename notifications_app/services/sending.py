@@ -1,20 +1,20 @@
-"""Sending notifications, a few per job: claim them, send each e-mail, record the outcomes.
+"""Sending notifications, a few per job: claim them, send each e-mail, record each outcome.
 
-Each step that writes is one short transaction for the whole batch (the claim, then the `sent`
-records with their `reminder.sent` outbox rows in one INSERT), and the e-mails are sent between
-them, outside any transaction, over the thread's one SMTP connection, so a slow mail server
-never holds a row lock or a database connection open in a transaction. Per e-mail that is two
-commits (each an fsync and, for the outbox, a NOTIFY serialized with every other one) shared by
-the batch instead of paid by each (bench/README.md, scenario 6b). The claim leases each record
-(`sending` until `lease_expires_at`):
+Each step that writes is a short transaction, and the e-mails are sent between them, outside any
+transaction, over the thread's one SMTP connection, so a slow mail server never holds a row lock
+or a database connection open in a transaction. One claim (one commit) leases the job's whole
+batch, where a job per e-mail paid a PostgreSQL connection, a claim commit and a broker message
+each (bench/README.md, scenario 6b). Each accepted e-mail is recorded `sent` at once, in a
+transaction of its own: recording the batch at its end would make every e-mail the server had
+already accepted go out again after a worker is killed. The claim leases each record (`sending`
+until `lease_expires_at`):
 
 - a sent, dead or skipped notification is never sent again, however often its job runs;
 - a job that finds another attempt's lease still running comes back when it ends;
 - a worker killed mid-send leaves the record `sending`; once the lease has passed, the redelivered
   job (acks late) or the stale-work sweep sends it again, with the same Message-ID. That repeat
   can reach the recipient twice only if the kill fell between the server's acceptance and the
-  commit of `sent`, which comes once the batch's e-mails are all sent (a failed one records its
-  failure at once, in a transaction of its own).
+  commit of `sent`.
 
 A dead notification (permanent failure, or attempts exhausted) emits `reminder.failed` on
 `reminders` and writes one dead letter to `reminders.dlq`: a redrivable `reminder.due` copy
@@ -41,7 +41,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.correlation import correlation_scope
-from core.domain_events import outbox_batch
 from notifications_app import mail_connections, metrics, signals
 from notifications_app.delivery_errors import SendFailure, classify_send_error, retry_delay
 from notifications_app.emails import build_reminder_message, render_reminder_email
@@ -158,13 +157,6 @@ def _claim_one(notification: Notification, now: datetime) -> Claim | SendResult:
 
 
 _CLAIM_FIELDS = ["status", "attempts", "recipient", "lease_expires_at", "next_attempt_at", "updated_at"]
-_SENT_FIELDS = ["status", "sent_at", "provider_message_id", "lease_expires_at", "last_error", "updated_at"]
-
-
-def _locked(notification_ids: Sequence[Any], *, with_user: bool = False) -> list[Notification]:
-    # Locked in id order: two jobs claiming overlapping batches cannot deadlock.
-    rows = Notification.objects.select_for_update(of=("self",)).filter(id__in=list(notification_ids)).order_by("id")
-    return list(rows.select_related("user") if with_user else rows)
 
 
 @transaction.atomic
@@ -174,7 +166,9 @@ def notifications_claim(
     """Take each notification for one send attempt, or say why not (a `SendResult`), keyed by
     the id as given; one transaction and one UPDATE for the leases, whatever the batch's size."""
     now = now or timezone.now()
-    found = {str(notification.id): notification for notification in _locked(notification_ids, with_user=True)}
+    # Locked in id order: two jobs claiming overlapping batches cannot deadlock.
+    rows = Notification.objects.select_for_update(of=("self",)).select_related("user").order_by("id")
+    found = {str(notification.id): notification for notification in rows.filter(id__in=list(notification_ids))}
     outcomes: dict[str, Claim | SendResult] = {}
     leased = []
     for notification_id in notification_ids:
@@ -195,42 +189,25 @@ def notification_claim(*, notification_id: Any, now: datetime | None = None) -> 
 
 
 @transaction.atomic
-def notifications_record_sent(
-    *,
-    sent: Sequence[tuple[Claim, str]],
-    correlation_ids: dict[str, str | None] | None = None,
-    now: datetime | None = None,
-) -> dict[str, SendResult]:
-    """The server or ESP accepted these e-mails ((claim, provider message id) each): `sent`, and
-    `reminder.sent` emitted once each, under its notification's correlation id; one UPDATE and
-    one outbox INSERT for the batch."""
+def notification_record_sent(*, claim: Claim, provider_message_id: str, now: datetime | None = None) -> SendResult:
+    """The server or ESP accepted the e-mail: `sent`, and `reminder.sent` is emitted once."""
     now = now or timezone.now()
-    provider_ids = {str(claim.notification_id): provider_id for claim, provider_id in sent}
-    correlation_ids = correlation_ids or {}
-    outcomes: dict[str, SendResult] = {}
-    recorded = []
-    for notification in _locked(list(provider_ids)):
-        key = str(notification.id)
-        if notification.sent_at is not None:
-            outcomes[key] = SendResult(status=notification.status)  # a concurrent attempt got there first
-            continue
-        # An ESP's tracking webhook may have beaten this commit (delivered/bounced): keep its status.
-        if notification.status not in FINAL_SENT_STATUSES:
-            notification.status = NotificationStatus.SENT
-        notification.sent_at = now
-        notification.provider_message_id = provider_ids[key]
-        notification.lease_expires_at = None
-        notification.last_error = ""
-        notification.updated_at = now
-        recorded.append(notification)
-        outcomes[key] = SendResult(status=NotificationStatus.SENT)
-    Notification.objects.bulk_update(recorded, _SENT_FIELDS)
-    with outbox_batch():
-        for notification in recorded:
-            with _scope(correlation_ids.get(str(notification.id))):
-                signals.reminder_sent.send(sender=Notification, **_outcome_signal_kwargs(notification))
-    metrics.NOTIFICATION_ATTEMPTS.labels("sent").inc(len(recorded))
-    return outcomes
+    notification = Notification.objects.select_for_update().get(id=claim.notification_id)
+    if notification.sent_at is not None:
+        return SendResult(status=notification.status)  # a concurrent attempt got there first
+    # An ESP's tracking webhook may have beaten this commit (delivered/bounced): keep its status.
+    if notification.status not in FINAL_SENT_STATUSES:
+        notification.status = NotificationStatus.SENT
+    notification.sent_at = now
+    notification.provider_message_id = provider_message_id
+    notification.lease_expires_at = None
+    notification.last_error = ""
+    notification.save(
+        update_fields=["status", "sent_at", "provider_message_id", "lease_expires_at", "last_error", "updated_at"]
+    )
+    signals.reminder_sent.send(sender=Notification, **_outcome_signal_kwargs(notification))
+    metrics.NOTIFICATION_ATTEMPTS.labels("sent").inc()
+    return SendResult(status=NotificationStatus.SENT)
 
 
 def _scope(correlation_id: str | None) -> contextlib.AbstractContextManager[Any]:
@@ -299,7 +276,6 @@ def notifications_deliver(
     # Past half the lease another attempt could soon take the rest: they are retried instead.
     send_until = time.monotonic() + settings.NOTIFICATION_SEND_LEASE_SECONDS / 2
     outcomes: dict[str, SendResult] = {}
-    sent: list[tuple[Claim, str]] = []
     for key, claim in claims.items():
         if not isinstance(claim, Claim):
             outcomes[key] = claim
@@ -309,11 +285,11 @@ def notifications_deliver(
                 outcomes[key] = notification_record_failure(claim=claim, failure=_LEASE_RUN_OUT)
                 continue
             try:
-                sent.append((claim, send_email_for_claim(claim)))
+                provider_message_id = send_email_for_claim(claim)
             except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded, none is lost
                 outcomes[key] = notification_record_failure(claim=claim, failure=classify_send_error(exc))
-    if sent:
-        outcomes.update(notifications_record_sent(sent=sent, correlation_ids=scopes))
+                continue
+            outcomes[key] = notification_record_sent(claim=claim, provider_message_id=provider_message_id)
     return {str(n): outcomes[str(n)] for n in notification_ids}
 
 

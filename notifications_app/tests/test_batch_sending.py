@@ -1,6 +1,6 @@
-"""A send job with several notifications: each e-mailed and recorded as one job would, in the
-statements of a one-notification job, each `reminder.sent` under its own correlation id, a failed
-send recorded alone, and nothing more sent once the job has used half the send lease."""
+"""A send job with several notifications: claimed in the statements of one, each e-mailed and
+recorded `sent` at once as one job would, each `reminder.sent` under its own correlation id, a
+failed send recorded alone, and nothing more sent once the job has used half the send lease."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def _ids(notifications: list[Notification]) -> list[str]:
     return [str(notification.id) for notification in notifications]
 
 
-def test_a_batch_of_sends_costs_the_statements_of_one(user: Any, smtp_server: SMTPTestServer) -> None:
+def test_a_batch_is_claimed_in_the_statements_of_one_and_each_e_mail_recorded_at_once(
+    user: Any, smtp_server: SMTPTestServer
+) -> None:
     one = [make_notification(user)]
     ten = [make_notification(user) for _ in range(10)]
     mail_connections.discard()
@@ -44,9 +46,15 @@ def test_a_batch_of_sends_costs_the_statements_of_one(user: Any, smtp_server: SM
     with CaptureQueriesContext(connection) as batch:
         results = notifications_deliver(notification_ids=_ids(ten))
 
+    def counts(queries: CaptureQueriesContext) -> tuple[int, int]:
+        sql = [query["sql"] for query in queries.captured_queries]
+        updates = sum(1 for statement in sql if statement.startswith('UPDATE "notifications_app_notification"'))
+        return sum(1 for statement in sql if "FOR UPDATE" in statement), updates
+
+    # The claim: one locking SELECT and one UPDATE for the batch; then one of each per e-mail sent.
+    assert counts(single) == (2, 2)
+    assert counts(batch) == (11, 11)
     assert [result.status for result in results.values()] == ["sent"] * 10
-    # Claim: lock, lease (one UPDATE); sent: lock, record (one UPDATE), outbox (one INSERT).
-    assert len(batch.captured_queries) == len(single.captured_queries)
     assert sorted(message.message_id for message in smtp_server.messages) == sorted(
         Notification.objects.values_list("message_id", flat=True)
     )
