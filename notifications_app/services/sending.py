@@ -53,7 +53,6 @@ logger = logging.getLogger(__name__)
 # A retry job may run a moment before `next_attempt_at` (clock skew between hosts).
 _EARLY_TOLERANCE = timedelta(seconds=1)
 _NOT_TO_SEND = FINAL_SENT_STATUSES | {NotificationStatus.DEAD, NotificationStatus.SKIPPED}
-_LEASE_RUN_OUT = SendFailure(transient=True, reason="not sent: the job's earlier sends took half the send lease")
 
 
 @dataclass(frozen=True)
@@ -246,6 +245,26 @@ def notification_record_failure(*, claim: Claim, failure: SendFailure, now: date
     return SendResult(status=NotificationStatus.FAILED)
 
 
+@transaction.atomic
+def notification_release(*, claim: Claim, now: datetime | None = None) -> SendResult:
+    """The job ran out of time before sending this one: give its lease back, the attempt not
+    counted (nothing was tried), and send it in a job of its own at once."""
+    now = now or timezone.now()
+    notification = Notification.objects.select_for_update().get(id=claim.notification_id)
+    if notification.status != NotificationStatus.SENDING:
+        return SendResult(status=notification.status)
+    notification.status = NotificationStatus.FAILED
+    notification.attempts = max(0, notification.attempts - 1)
+    notification.last_error = "not sent: the job's earlier sends took half the send lease"
+    notification.lease_expires_at = None
+    notification.next_attempt_at = now
+    notification.save(
+        update_fields=["status", "attempts", "last_error", "lease_expires_at", "next_attempt_at", "updated_at"]
+    )
+    _enqueue_send(notification.id)
+    return SendResult(status="released")
+
+
 def send_email_for_claim(claim: Claim) -> str:
     """Render and send the e-mail; returns the provider's message id (our Message-ID for SMTP).
     Raises whatever the backend raises."""
@@ -282,7 +301,7 @@ def notifications_deliver(
             continue
         with _scope(scopes.get(key)):
             if time.monotonic() > send_until:
-                outcomes[key] = notification_record_failure(claim=claim, failure=_LEASE_RUN_OUT)
+                outcomes[key] = notification_release(claim=claim)
                 continue
             try:
                 provider_message_id = send_email_for_claim(claim)

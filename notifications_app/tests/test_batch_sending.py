@@ -97,19 +97,24 @@ def test_a_refused_send_fails_alone_and_a_repeated_job_sends_nothing_twice(
     assert OutboxEvent.objects.filter(event_type="reminder.failed").count() == 1
 
 
-def test_a_job_past_half_its_lease_sends_no_more_and_its_rest_are_retried(
-    user: Any, smtp_server: SMTPTestServer, settings: Any
+def test_a_job_past_half_its_lease_sends_no_more_and_gives_the_rest_back_uncounted(
+    user: Any, smtp_server: SMTPTestServer, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     settings.NOTIFICATION_SEND_LEASE_SECONDS = 0.0  # half of it is over before the first send
     notifications = [make_notification(user) for _ in range(2)]
 
-    results = notifications_deliver(notification_ids=_ids(notifications))
+    with django_capture_on_commit_callbacks() as enqueues:
+        results = notifications_deliver(notification_ids=_ids(notifications))
 
-    assert [result.status for result in results.values()] == ["failed", "failed"]
+    assert len(enqueues) == 2  # each sent again in a job of its own
+
+    assert [result.status for result in results.values()] == ["released", "released"]
     assert smtp_server.messages == []
     for notification in Notification.objects.all():
         assert notification.status == NotificationStatus.FAILED
         assert "half the send lease" in notification.last_error
+        assert notification.attempts == 0  # nothing was tried: no attempt counted
+        assert notification.lease_expires_at is None
         assert notification.next_attempt_at is not None
 
 
