@@ -24,3 +24,11 @@ def smtp_server(settings: Any) -> Iterator[SMTPTestServer]:
     finally:
         server.stop()
         mail_connections.discard()  # this thread's connection went to the stopped server
+
+
+@pytest.fixture
+def fast_retries(settings: Any) -> None:
+    """Retries due within 50 ms, five attempts: a test sees a notification through to dead."""
+    settings.NOTIFICATION_RETRY_BASE_SECONDS = 0.01
+    settings.NOTIFICATION_RETRY_MAX_SECONDS = 0.05
+    settings.NOTIFICATION_MAX_ATTEMPTS = 5

@@ -20,14 +20,7 @@ from notifications_app.tasks import enqueue_send_notifications, send_notificatio
 from notifications_app.tests.factories import make_notification
 from notifications_app.tests.smtp import SMTPTestServer
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _settings(settings: Any) -> None:
-    settings.NOTIFICATION_RETRY_BASE_SECONDS = 0.01
-    settings.NOTIFICATION_RETRY_MAX_SECONDS = 0.05
-    settings.NOTIFICATION_MAX_ATTEMPTS = 5
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_retries")]
 
 
 def _ids(notifications: list[Notification]) -> list[str]:
