@@ -78,4 +78,7 @@ def _collect_beat_schedules(sender: Celery, **kwargs: object) -> None:
 
 
 import core.celery_context  # noqa: E402,F401  (connects the correlation-id signals)
-from core import celery_metrics  # noqa: E402,F401  (serves /metrics on METRICS_PORT in worker and beat)
+from core import (  # noqa: E402
+    celery_connections,  # noqa: F401  (connects the per-job database connection handling)
+    celery_metrics,  # noqa: F401  (serves /metrics on METRICS_PORT in worker and beat)
+)

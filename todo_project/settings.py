@@ -277,6 +277,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup would close the database connection around every job; with this it
+# (almost) never does, and core/celery_connections.py applies CONN_MAX_AGE and health checks.
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "todo_project.beat:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
