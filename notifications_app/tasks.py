@@ -76,8 +76,8 @@ def enqueue_send_notification(notification_id: Any, *, countdown: float = 0.0) -
 
 def enqueue_send_notifications(notifications: Sequence[tuple[Any, str | None]]) -> None:
     """Enqueue the send jobs of many (notification id, correlation id) pairs, in even chunks of at
-    most NOTIFICATION_SEND_BATCH_SIZE: one job sends its chunk over one SMTP connection with two
-    commits, and the chunks go to as many worker threads. Each job is published under its first
+    most NOTIFICATION_SEND_BATCH_SIZE: one job claims its chunk at once and sends it over one SMTP
+    connection, and the chunks go to as many worker threads. Each job is published under its first
     notification's correlation id; each e-mail is sent under its own."""
     if not notifications:
         return

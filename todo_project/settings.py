@@ -357,9 +357,9 @@ NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", d
 NOTIFICATION_RETRY_MAX_SECONDS = env.float("NOTIFICATION_RETRY_MAX_SECONDS", default=900.0)
 # How long a send attempt owns a notification; a crashed attempt is retried after this.
 NOTIFICATION_SEND_LEASE_SECONDS = env.float("NOTIFICATION_SEND_LEASE_SECONDS", default=120.0)
-# Notifications sent by one job (over one SMTP connection, with one claim and one `sent` commit);
+# Notifications sent by one job (one claim, one SMTP connection; each recorded `sent` as accepted);
 # the consumer splits each batch it creates into even chunks of at most this many. A job sends
-# nothing more once it has run for half the lease (the rest are retried).
+# nothing more once it has run for half the lease (the rest are given back, each to a job of its own).
 NOTIFICATION_SEND_BATCH_SIZE = env.int("NOTIFICATION_SEND_BATCH_SIZE", default=10)
 # Seconds behind remind_at after which a fired reminder is marked late.
 REMINDER_LATE_AFTER_SECONDS = env.float("REMINDER_LATE_AFTER_SECONDS", default=30.0)
