@@ -56,3 +56,13 @@ def test_jobs_share_one_connection_and_survive_its_backend_being_killed(processe
     after = run_jobs(worker, range(5, 8))
     assert before[0] not in after, f"a job ran on the terminated backend: {after}"
     assert len(set(after)) == 1, f"each job opened a connection of its own: backend pids {after}"
+
+
+@pytest.mark.django_db
+def test_a_job_run_eagerly_leaves_its_callers_connection_and_transaction_alone() -> None:
+    caller = connection.connection
+
+    report_backend_pid.apply(args=[0]).get()
+
+    assert connection.connection is caller
+    assert connection.in_atomic_block  # the test's transaction is still open
