@@ -47,6 +47,17 @@ def correlation_scope(value: str | None) -> Iterator[str]:
         _correlation_id.reset(token)
 
 
+@contextmanager
+def correlation_scope_if_given(value: str | None) -> Iterator[str | None]:
+    """Bind `value` for the duration of the block when there is one; otherwise keep the id
+    current now (unlike `correlation_scope`, which would make a new one)."""
+    if not value:
+        yield get_correlation_id()
+        return
+    with correlation_scope(value) as bound:
+        yield bound
+
+
 def clean_incoming(value: str | None) -> str | None:
     if value and _VALID.match(value):
         return value

@@ -6,7 +6,6 @@ so a killed worker's job runs again; the claim in `services.sending` makes any r
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from core.correlation import correlation_scope
+from core.correlation import correlation_scope_if_given
 from notifications_app.services.notifications import notifications_requeue_stale
 from notifications_app.services.sending import notifications_deliver
 
@@ -43,13 +42,9 @@ def send_notification_task(*notification_ids: str, correlation_ids: Sequence[str
     scopes = dict(zip(notification_ids, correlation_ids or (), strict=False))
     for notification_id, result in results.items():
         if result.retry_in is not None:
-            with _scope(scopes.get(notification_id)):
+            with correlation_scope_if_given(scopes.get(notification_id)):
                 enqueue_send_notification(notification_id, countdown=result.retry_in + _LEASE_SLACK_SECONDS)
     return [result.status for result in results.values()]
-
-
-def _scope(correlation_id: str | None) -> contextlib.AbstractContextManager[Any]:
-    return correlation_scope(correlation_id) if correlation_id else contextlib.nullcontext()
 
 
 def _publish(notification_ids: Sequence[Any], correlation_ids: Sequence[str | None] | None, countdown: float) -> None:
@@ -85,7 +80,7 @@ def enqueue_send_notifications(notifications: Sequence[tuple[Any, str | None]]) 
     jobs = math.ceil(count / max(1, settings.NOTIFICATION_SEND_BATCH_SIZE))
     for job in range(jobs):
         chunk = notifications[job * count // jobs : (job + 1) * count // jobs]
-        with _scope(chunk[0][1]):
+        with correlation_scope_if_given(chunk[0][1]):
             _publish([notification_id for notification_id, _ in chunk], [cid for _, cid in chunk], 0.0)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
+from core.correlation import correlation_scope, correlation_scope_if_given, get_correlation_id
 from core.logging import EACH_LINE, CorrelationIdFilter, JsonFormatter
 
 
@@ -94,3 +95,12 @@ def test_a_record_with_each_line_is_written_as_one_line_per_item(json_log: io.St
     ]
     assert lines[3]["huge"] == 2**70
     assert all({"time", "level", "logger"} <= set(line) and EACH_LINE not in line for line in lines)
+
+
+def test_a_scope_if_given_binds_the_id_given_and_otherwise_keeps_the_current_one() -> None:
+    with correlation_scope("outer"):
+        with correlation_scope_if_given("inner") as bound:
+            assert bound == get_correlation_id() == "inner"
+        with correlation_scope_if_given(None) as kept:
+            assert kept == get_correlation_id() == "outer"
+        assert get_correlation_id() == "outer"

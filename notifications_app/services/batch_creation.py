@@ -11,7 +11,6 @@ and channel, its send job enqueued once the transaction commits, a user without 
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 from django.db import transaction
 
-from core.correlation import correlation_scope
+from core.correlation import correlation_scope_if_given
 from notifications_app.models import Notification, NotificationChannel, NotificationStatus
 from notifications_app.selectors import user_emails
 from notifications_app.services.notifications import (
@@ -52,10 +51,6 @@ def reminder_due(*, user_id: Any, task: Any, reminder: Any, correlation_id: str 
     if not (text.isascii() and text.isdigit() and int(text) <= MAX_USER_ID):
         raise InvalidReminder(f"no user {user_id!r}")
     return ReminderDue(int(text), task_id, reminder_id, {"task": task, "reminder": reminder}, correlation_id)
-
-
-def _scope(correlation_id: str | None) -> contextlib.AbstractContextManager[Any]:
-    return correlation_scope(correlation_id) if correlation_id else contextlib.nullcontext()
 
 
 @transaction.atomic
@@ -101,7 +96,7 @@ def notifications_create_for_reminders(
     )
     for reminder_id, notification in existing.items():
         if notification.status == NotificationStatus.DEAD:
-            with _scope(wanted[reminder_id].correlation_id):
+            with correlation_scope_if_given(wanted[reminder_id].correlation_id):
                 notification_requeue(notification_id=notification.id)
     return len(written)
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.correlation import correlation_scope, get_correlation_id
+from core.correlation import correlation_scope_if_given, get_correlation_id
 from notifications_app.emails import notification_message_id
 from notifications_app.models import (
     FINAL_SENT_STATUSES,
@@ -36,7 +36,7 @@ def enqueue_send_on_commit(notification_id: Any) -> None:
     correlation_id = get_correlation_id()
 
     def enqueue() -> None:
-        with correlation_scope(correlation_id) if correlation_id else contextlib.nullcontext():
+        with correlation_scope_if_given(correlation_id):
             enqueue_send_notification(notification_id)
 
     transaction.on_commit(enqueue)

@@ -27,7 +27,6 @@ A dead notification (permanent failure, or attempts exhausted) emits `reminder.f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -40,7 +39,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.correlation import correlation_scope
+from core.correlation import correlation_scope_if_given
 from notifications_app import mail_connections, metrics, signals
 from notifications_app.delivery_errors import SendFailure, classify_send_error, retry_delay
 from notifications_app.emails import build_reminder_message, render_reminder_email
@@ -209,10 +208,6 @@ def notification_record_sent(*, claim: Claim, provider_message_id: str, now: dat
     return SendResult(status=NotificationStatus.SENT)
 
 
-def _scope(correlation_id: str | None) -> contextlib.AbstractContextManager[Any]:
-    return correlation_scope(correlation_id) if correlation_id else contextlib.nullcontext()
-
-
 @transaction.atomic
 def notification_record_failure(*, claim: Claim, failure: SendFailure, now: datetime | None = None) -> SendResult:
     """A send attempt failed: retry later (`failed`) when transient and attempts remain, else `dead`."""
@@ -299,7 +294,7 @@ def notifications_deliver(
         if not isinstance(claim, Claim):
             outcomes[key] = claim
             continue
-        with _scope(scopes.get(key)):
+        with correlation_scope_if_given(scopes.get(key)):
             if time.monotonic() > send_until:
                 outcomes[key] = notification_release(claim=claim)
                 continue
